@@ -5,3 +5,5 @@ export { Tensor, sizeOf, stridesOf, type Shape } from './engine/tensor.ts';
 export { record, type BackwardFn, type GradNode } from './engine/autograd.ts';
 export type { DType, AnyTypedArray } from './engine/dtype.ts';
 export type { KernelTiming, DispatchSpec } from './engine/dispatch.ts';
+export * from './kernels/elementwise.ts';
+export * from './kernels/reduce.ts';

@@ -1,0 +1,87 @@
+// Reductions over axes (shaders/reduce.wgsl): sum, mean, max, and sumTo, which undoes a broadcast.
+import { record } from '../engine/autograd.ts';
+import type { Shape, Tensor } from '../engine/tensor.ts';
+import { stridesOf } from '../engine/tensor.ts';
+import { broadcastTo, expectF32, mul, scale, binaryMask } from './elementwise.ts';
+
+/** Axes as non-negative, sorted, unique indices (negative axes count from the end); all axes when omitted. */
+export function normalizeAxes(op: string, rank: number, axes?: number | readonly number[]): number[] {
+  const list = axes === undefined ? [...Array(rank).keys()] : typeof axes === 'number' ? [axes] : [...axes];
+  const out = list.map((a) => {
+    const k = a < 0 ? a + rank : a;
+    if (!Number.isInteger(k) || k < 0 || k >= rank) throw new Error(`${op}: axis ${a} is out of range for rank ${rank}`);
+    return k;
+  });
+  return [...new Set(out)].sort((p, q) => p - q);
+}
+
+function reduceKernel(op: 'sum' | 'max', x: Tensor, axes: number[], outShape: Shape, scaleBy: number): Tensor {
+  expectF32(op, 'input', x);
+  if (x.rank > 8) throw new Error(`${op}: at most 8 dimensions, got ${x.rank}`);
+  const e = x.engine;
+  const strides = stridesOf(x.shape);
+  const kept = [...x.shape.keys()].filter((k) => !axes.includes(k));
+  const out = e.empty(outShape);
+  const count = axes.reduce((n, k) => n * x.shape[k], 1);
+  if (count === 0) throw new Error(`${op}: cannot reduce over an empty axis of [${x.shape.join(', ')}]`);
+  const params = {
+    outputs: out.size, count, keptRank: kept.length, reducedRank: axes.length, scale: scaleBy,
+    keptShape: kept.map((k) => x.shape[k]), keptStrides: kept.map((k) => strides[k]),
+    reducedShape: axes.map((k) => x.shape[k]), reducedStrides: axes.map((k) => strides[k]),
+  };
+  // A workgroup per output pays off once there is enough to reduce per output and too few outputs to fill the GPU.
+  const perWorkgroup = count >= 256 || (count >= 32 && out.size < 4096);
+  e.dispatch({
+    shader: 'reduce', entry: perWorkgroup ? 'reduce_workgroup' : 'reduce_serial', constants: { OP: op === 'sum' ? 0 : 1 },
+    label: op, bindings: { x, out, params }, workgroups: perWorkgroup ? e.groups1D(out.size, 1) : e.groups1D(out.size, 256),
+  });
+  return out;
+}
+
+function reducedShape(x: Tensor, axes: number[], keepDims: boolean): number[] {
+  return keepDims ? x.shape.map((d, k) => (axes.includes(k) ? 1 : d)) : x.shape.filter((_, k) => !axes.includes(k));
+}
+
+/** Shape of the result with the reduced axes kept as 1, for broadcasting a gradient back. */
+function keptDims(x: Tensor, axes: number[]): number[] {
+  return x.shape.map((d, k) => (axes.includes(k) ? 1 : d));
+}
+
+export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  const ax = normalizeAxes('sum', x.rank, axes);
+  const y = reduceKernel('sum', x, ax, reducedShape(x, ax, keepDims), 1);
+  return record('sum', [x], y, (gy) => [broadcastTo(x.engine.view(gy, keptDims(x, ax)), x.shape)]);
+}
+
+export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  const ax = normalizeAxes('mean', x.rank, axes);
+  const count = ax.reduce((n, k) => n * x.shape[k], 1);
+  const y = reduceKernel('sum', x, ax, reducedShape(x, ax, keepDims), 1 / count);
+  return record('mean', [x], y, (gy) => [scale(broadcastTo(x.engine.view(gy, keptDims(x, ax)), x.shape), 1 / count)]);
+}
+
+/** Maximum over axes; the gradient goes to every element equal to the maximum. */
+export function max(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  const ax = normalizeAxes('max', x.rank, axes);
+  const y = reduceKernel('max', x, ax, reducedShape(x, ax, keepDims), 1);
+  return record('max', [x], y, (gy) => {
+    const e = x.engine;
+    const isMax = binaryMask(x, broadcastTo(e.view(y, keptDims(x, ax)), x.shape));
+    return [mul(isMax, broadcastTo(e.view(gy, keptDims(x, ax)), x.shape))];
+  });
+}
+
+/** Sums `x` down to `shape` (which broadcasts to x's shape): the gradient of a broadcast. Returns x itself when the shapes match. */
+export function sumTo(x: Tensor, shape: Shape): Tensor {
+  if (x.rank === shape.length && x.shape.every((d, i) => d === shape[i])) return x;
+  const lead = x.rank - shape.length;
+  if (lead < 0) throw new Error(`sumTo: [${x.shape.join(', ')}] has fewer dimensions than [${shape.join(', ')}]`);
+  const axes: number[] = [];
+  for (let k = 0; k < x.rank; k++) {
+    const target = k < lead ? 1 : shape[k - lead];
+    if (k < lead || (target === 1 && x.shape[k] !== 1)) axes.push(k);
+    else if (target !== x.shape[k]) throw new Error(`sumTo: [${x.shape.join(', ')}] does not reduce to [${shape.join(', ')}]`);
+  }
+  const y = reduceKernel('sum', x, axes, shape, 1);
+  return record('sumTo', [x], y, (gy) => [broadcastTo(gy, x.shape)]);
+}
