@@ -7,3 +7,4 @@ export type { DType, AnyTypedArray } from './engine/dtype.ts';
 export type { KernelTiming, DispatchSpec } from './engine/dispatch.ts';
 export * from './kernels/elementwise.ts';
 export * from './kernels/reduce.ts';
+export * from './kernels/optim.ts';
