@@ -9,5 +9,3 @@ export * from './kernels/elementwise.ts';
 export * from './kernels/reduce.ts';
 export * from './kernels/optim.ts';
 export * from './train/schedule.ts';
-export * from './kernels/shape.ts';
-export * from './kernels/pool.ts';
