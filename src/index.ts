@@ -9,3 +9,4 @@ export * from './kernels/elementwise.ts';
 export * from './kernels/reduce.ts';
 export * from './kernels/optim.ts';
 export * from './train/schedule.ts';
+export * from './kernels/shape.ts';

@@ -140,9 +140,10 @@ export class Engine {
 
   /**
    * A view of `t`'s storage with another shape, starting `elementOffset` elements in; no copy. The offset in bytes must
-   * be a multiple of the adapter's storage-offset alignment (callers fall back to a copy otherwise).
+   * be a multiple of the adapter's storage-offset alignment (callers fall back to a copy otherwise). `dtype` reads the
+   * same 32-bit words as another element type: kernels that only move bits bind every dtype as u32.
    */
-  view(t: Tensor, shape: Shape, elementOffset = 0): Tensor {
+  view(t: Tensor, shape: Shape, elementOffset = 0, dtype: DType = t.dtype): Tensor {
     checkShape(shape, 'view');
     const storage = t.storageFor('view');
     const byteOffset = t.byteOffset + elementOffset * BYTES_PER_ELEMENT;
@@ -153,7 +154,7 @@ export class Engine {
       throw new Error(`view: [${shape.join(', ')}] at element ${elementOffset} does not fit in tensor [${t.shape.join(', ')}]`);
     }
     storage.refs++;
-    return new Tensor(this, storage, [...shape], t.dtype, byteOffset);
+    return new Tensor(this, storage, [...shape], dtype, byteOffset);
   }
 
   /** Whether a view at this element offset is possible (else the caller copies). */
