@@ -10,3 +10,4 @@ export * from './kernels/reduce.ts';
 export * from './kernels/optim.ts';
 export * from './train/schedule.ts';
 export * from './kernels/shape.ts';
+export * from './kernels/pool.ts';

@@ -1,0 +1,164 @@
+// Max and average pooling over (D, H, W) windows of x [N, C, D, H, W]; a 2D input is pooled as D = 1 with a depth
+// window of 1. The window size is an override (its loops unroll); shapes, strides and pads travel in the uniform.
+// Backward passes are gathers: one invocation per input element sums over the few outputs whose windows cover it,
+// so no atomics are needed and results are deterministic.
+// 1D dispatches fold over y beyond 65535 workgroups: i = gid.x + gid.y * num_workgroups.x * 256.
+
+override KD: u32 = 1u;
+override KH: u32 = 1u;
+override KW: u32 = 1u;
+// avgPool: divide by the full window volume (padding counted) instead of the number of in-image elements.
+override COUNT_INCLUDE_PAD: bool = false;
+
+struct PoolParams {
+  // N·C·Do·Ho·Wo for forward entries, N·C·D·H·W for backward ones.
+  n: u32,
+  // (D, H, W, unused) of the input and of the output.
+  inShape: vec4<u32>,
+  outShape: vec4<u32>,
+  strides: vec4<u32>,
+  padBegin: vec4<u32>,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+// Flat (d·H + h)·W + w index of each output's maximum within its (D, H, W) volume.
+@group(0) @binding(2) var<storage, read_write> argmax: array<i32>;
+@group(0) @binding(3) var<storage, read> gy: array<f32>;
+@group(0) @binding(4) var<storage, read> argmaxIn: array<i32>;
+@group(0) @binding(5) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(6) var<uniform> params: PoolParams;
+
+fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return gid.x + gid.y * nwg.x * 256u;
+}
+
+fn volume(s: vec4<u32>) -> u32 {
+  return s.x * s.y * s.z;
+}
+
+// (d, h, w) of flat index `i` within a volume of shape `s`.
+fn coords(i: u32, s: vec4<u32>) -> vec3<i32> {
+  return vec3<i32>(vec3<u32>(i / (s.y * s.z), (i / s.z) % s.y, i % s.z));
+}
+
+// First input coordinate of output o's window on each axis (negative inside the leading padding).
+fn window_start(o: vec3<i32>) -> vec3<i32> {
+  return o * vec3<i32>(params.strides.xyz) - vec3<i32>(params.padBegin.xyz);
+}
+
+fn inside(p: vec3<i32>, s: vec4<u32>) -> bool {
+  return all(p >= vec3<i32>(0)) && all(p < vec3<i32>(s.xyz));
+}
+
+// Outputs whose windows cover input coordinate i, per axis: [first, last] (empty when first > last).
+fn covering_outputs(i: vec3<i32>) -> array<vec3<i32>, 2> {
+  let k = vec3<i32>(i32(KD), i32(KH), i32(KW));
+  let s = vec3<i32>(params.strides.xyz);
+  // o·s − pad ≤ i ≤ o·s − pad + k − 1  ⇔  ⌈(i + pad − k + 1)/s⌉ ≤ o ≤ ⌊(i + pad)/s⌋
+  let t = i + vec3<i32>(params.padBegin.xyz);
+  let first = max((t - k + s) / s, vec3<i32>(0));
+  let last = min(t / s, vec3<i32>(params.outShape.xyz) - 1);
+  return array<vec3<i32>, 2>(first, last);
+}
+
+// Number of elements output o's average divides by.
+fn window_count(o: vec3<i32>) -> f32 {
+  if (COUNT_INCLUDE_PAD) { return f32(KD * KH * KW); }
+  let start = window_start(o);
+  let lo = max(start, vec3<i32>(0));
+  let hi = min(start + vec3<i32>(i32(KD), i32(KH), i32(KW)), vec3<i32>(params.inShape.xyz));
+  let n = hi - lo;
+  return f32(n.x * n.y * n.z);
+}
+
+// One output element: the maximum over its window's in-image elements, and where it was (first one on ties).
+@compute @workgroup_size(256)
+fn max_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg);
+  if (i >= params.n) { return; }
+  let outVolume = volume(params.outShape);
+  let plane = (i / outVolume) * volume(params.inShape);
+  let start = window_start(coords(i % outVolume, params.outShape));
+  var best = -3.402823e38;
+  var bestAt = -1;
+  for (var kd = 0u; kd < KD; kd++) {
+    for (var kh = 0u; kh < KH; kh++) {
+      for (var kw = 0u; kw < KW; kw++) {
+        let p = start + vec3<i32>(i32(kd), i32(kh), i32(kw));
+        if (!inside(p, params.inShape)) { continue; }
+        let at = (p.x * i32(params.inShape.y) + p.y) * i32(params.inShape.z) + p.z;
+        let v = x[plane + u32(at)];
+        if (bestAt < 0 || v > best) {
+          best = v;
+          bestAt = at;
+        }
+      }
+    }
+  }
+  out[i] = best;
+  argmax[i] = bestAt;
+}
+
+// One input element: the sum of gy over the outputs whose window covers it and chose it as their maximum.
+@compute @workgroup_size(256)
+fn max_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg);
+  if (i >= params.n) { return; }
+  let inVolume = volume(params.inShape);
+  let at = i32(i % inVolume);
+  let plane = (i / inVolume) * volume(params.outShape);
+  let range = covering_outputs(coords(i % inVolume, params.inShape));
+  var acc = 0.0;
+  for (var od = range[0].x; od <= range[1].x; od++) {
+    for (var oh = range[0].y; oh <= range[1].y; oh++) {
+      for (var ow = range[0].z; ow <= range[1].z; ow++) {
+        let o = plane + u32((od * i32(params.outShape.y) + oh) * i32(params.outShape.z) + ow);
+        if (argmaxIn[o] == at) { acc += gy[o]; }
+      }
+    }
+  }
+  gx[i] = acc;
+}
+
+// One output element: the mean over its window (see COUNT_INCLUDE_PAD for the divisor).
+@compute @workgroup_size(256)
+fn avg_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg);
+  if (i >= params.n) { return; }
+  let outVolume = volume(params.outShape);
+  let plane = (i / outVolume) * volume(params.inShape);
+  let o = coords(i % outVolume, params.outShape);
+  let start = window_start(o);
+  var acc = 0.0;
+  for (var kd = 0u; kd < KD; kd++) {
+    for (var kh = 0u; kh < KH; kh++) {
+      for (var kw = 0u; kw < KW; kw++) {
+        let p = start + vec3<i32>(i32(kd), i32(kh), i32(kw));
+        if (!inside(p, params.inShape)) { continue; }
+        acc += x[plane + u32((p.x * i32(params.inShape.y) + p.y) * i32(params.inShape.z) + p.z)];
+      }
+    }
+  }
+  out[i] = acc / window_count(o);
+}
+
+// One input element: the sum of gy / count over the outputs whose window covers it.
+@compute @workgroup_size(256)
+fn avg_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg);
+  if (i >= params.n) { return; }
+  let inVolume = volume(params.inShape);
+  let plane = (i / inVolume) * volume(params.outShape);
+  let range = covering_outputs(coords(i % inVolume, params.inShape));
+  var acc = 0.0;
+  for (var od = range[0].x; od <= range[1].x; od++) {
+    for (var oh = range[0].y; oh <= range[1].y; oh++) {
+      for (var ow = range[0].z; ow <= range[1].z; ow++) {
+        let o = plane + u32((od * i32(params.outShape.y) + oh) * i32(params.outShape.z) + ow);
+        acc += gy[o] / window_count(vec3<i32>(od, oh, ow));
+      }
+    }
+  }
+  gx[i] = acc;
+}

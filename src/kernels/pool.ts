@@ -1,0 +1,121 @@
+// Pooling (shaders/pool.wgsl): max and average pooling over 2D or 3D windows of x [N, C, (D), H, W], with ONNX pads
+// [begin..., end...] and anisotropic windows such as (1, 2, 2). maxPool keeps the argmax of every output for its
+// backward; both backward passes are gathers over the outputs covering each input element.
+import { record } from '../engine/autograd.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { expectF32 } from './elementwise.ts';
+import { mean } from './reduce.ts';
+
+export interface PoolOptions {
+  /** Window size per spatial axis (one number: the same on every axis). */
+  kernel: number | readonly number[];
+  /** Step per spatial axis (default: the kernel, as in PyTorch). */
+  strides?: number | readonly number[];
+  /** ONNX pads [begin per axis..., end per axis...] (default 0); each must be smaller than the window. */
+  pads?: readonly number[];
+}
+
+export interface AvgPoolOptions extends PoolOptions {
+  /** Divide by the whole window, padding included, instead of by the in-image elements (default false). */
+  countIncludePad?: boolean;
+}
+
+interface PoolGeometry {
+  /** Spatial shape of input and output as (D, H, W), D = 1 in 2D. */
+  inShape: number[];
+  outShape: number[];
+  kernel: number[];
+  strides: number[];
+  padBegin: number[];
+  /** Full output shape [N, C, (Do), Ho, Wo]. */
+  shape: number[];
+}
+
+/** A per-axis attribute given as one number or one per axis, checked. */
+export function perAxis(op: string, name: string, value: number | readonly number[], dims: number, min: number): number[] {
+  const list = typeof value === 'number' ? new Array<number>(dims).fill(value) : [...value];
+  if (list.length !== dims || list.some((v) => !Number.isInteger(v) || v < min)) {
+    throw new Error(`${op}: ${name} must be ${dims} integers ≥ ${min} (one per spatial axis), got [${list.join(', ')}]`);
+  }
+  return list;
+}
+
+function poolGeometry(op: string, x: Tensor, options: PoolOptions): PoolGeometry {
+  expectF32(op, 'input', x);
+  if (x.rank !== 4 && x.rank !== 5) throw new Error(`${op}: input must be [N, C, H, W] or [N, C, D, H, W], got [${x.shape.join(', ')}]`);
+  const dims = x.rank - 2;
+  const kernel = perAxis(op, 'kernel', options.kernel, dims, 1);
+  const strides = perAxis(op, 'strides', options.strides ?? kernel, dims, 1);
+  const pads = perAxis(op, 'pads', options.pads ?? new Array<number>(2 * dims).fill(0), 2 * dims, 0);
+  const spatial = x.shape.slice(2);
+  const outSpatial = spatial.map((s, a) => {
+    if (pads[a] >= kernel[a] || pads[dims + a] >= kernel[a]) {
+      throw new Error(`${op}: pads [${pads.join(', ')}] must be smaller than the kernel [${kernel.join(', ')}] on every axis`);
+    }
+    const o = Math.floor((s + pads[a] + pads[dims + a] - kernel[a]) / strides[a]) + 1;
+    if (o < 1) throw new Error(`${op}: kernel [${kernel.join(', ')}] is larger than the padded input [${x.shape.join(', ')}]`);
+    return o;
+  });
+  const lift = (v: number[], fill: number) => (dims === 2 ? [fill, ...v] : v);
+  return {
+    inShape: lift(spatial, 1), outShape: lift(outSpatial, 1), kernel: lift(kernel, 1), strides: lift(strides, 1),
+    padBegin: lift(pads.slice(0, dims), 0), shape: [x.shape[0], x.shape[1], ...outSpatial],
+  };
+}
+
+function constants(g: PoolGeometry, countIncludePad = false): Record<string, number> {
+  return { KD: g.kernel[0], KH: g.kernel[1], KW: g.kernel[2], COUNT_INCLUDE_PAD: countIncludePad ? 1 : 0 };
+}
+
+function params(g: PoolGeometry, n: number) {
+  return { n, inShape: g.inShape, outShape: g.outShape, strides: g.strides, padBegin: g.padBegin };
+}
+
+/** Maximum over each window; the gradient goes to the (first) maximal element of each window. */
+export function maxPool(x: Tensor, options: PoolOptions): Tensor {
+  const g = poolGeometry('maxPool', x, options);
+  const e = x.engine;
+  const out = e.empty(g.shape);
+  const argmax = e.empty(g.shape, 'i32');
+  e.dispatch({
+    shader: 'pool', entry: 'max_pool_forward', constants: constants(g), label: 'maxPool',
+    bindings: { x, out, argmax, params: params(g, out.size) }, workgroups: e.groups1D(out.size, 256),
+  });
+  const y = record('maxPool', [x], out, (gy) => {
+    const gx = e.empty(x.shape);
+    e.dispatch({
+      shader: 'pool', entry: 'max_pool_backward', constants: constants(g), label: 'maxPool.backward',
+      bindings: { gy, argmaxIn: argmax, gx, params: params(g, gx.size) }, workgroups: e.groups1D(gx.size, 256),
+    });
+    return [gx];
+  });
+  // Without a recorded backward nothing will read the argmax.
+  if (!y.node) argmax.dispose();
+  return y;
+}
+
+/** Mean over each window; the gradient spreads evenly over the elements each window averaged. */
+export function avgPool(x: Tensor, options: AvgPoolOptions): Tensor {
+  const g = poolGeometry('avgPool', x, options);
+  const include = options.countIncludePad ?? false;
+  const e = x.engine;
+  const out = e.empty(g.shape);
+  e.dispatch({
+    shader: 'pool', entry: 'avg_pool_forward', constants: constants(g, include), label: 'avgPool',
+    bindings: { x, out, params: params(g, out.size) }, workgroups: e.groups1D(out.size, 256),
+  });
+  return record('avgPool', [x], out, (gy) => {
+    const gx = e.empty(x.shape);
+    e.dispatch({
+      shader: 'pool', entry: 'avg_pool_backward', constants: constants(g, include), label: 'avgPool.backward',
+      bindings: { gy, gx, params: params(g, gx.size) }, workgroups: e.groups1D(gx.size, 256),
+    });
+    return [gx];
+  });
+}
+
+/** Mean over all spatial axes, keeping them as size 1: [N, C, (D), H, W] → [N, C, (1), 1, 1]. */
+export function globalAvgPool(x: Tensor): Tensor {
+  if (x.rank < 3) throw new Error(`globalAvgPool: input must be [N, C, spatial...], got [${x.shape.join(', ')}]`);
+  return mean(x, [...Array(x.rank - 2).keys()].map((k) => k + 2), true);
+}
