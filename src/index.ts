@@ -11,3 +11,4 @@ export * from './kernels/optim.ts';
 export * from './train/schedule.ts';
 export * from './kernels/shape.ts';
 export * from './kernels/pool.ts';
+export * from './kernels/upsample.ts';
