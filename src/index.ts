@@ -12,3 +12,4 @@ export * from './train/schedule.ts';
 export * from './kernels/shape.ts';
 export * from './kernels/pool.ts';
 export * from './kernels/upsample.ts';
+export * from './kernels/batchnorm.ts';
