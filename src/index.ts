@@ -13,3 +13,4 @@ export * from './kernels/shape.ts';
 export * from './kernels/pool.ts';
 export * from './kernels/upsample.ts';
 export * from './kernels/batchnorm.ts';
+export * from './kernels/random.ts';
