@@ -1,0 +1,372 @@
+// The convolution family as implicit matrix products (one tiling, three index maps). Everything is 3D: a 2D
+// convolution is D = 1 with kernel, stride and dilation 1 along D. Tensors are row-major N,C,D,H,W; the weight is
+// [Cout, Cin/group, kd, kh, kw]. In the conv's own terms, x is its input side [N, Cin, in], y its output side
+// [N, Cout, out], and y[n, co, o] = Σ_{ci, k} w[co, ci, k] · x[n, g·Cin/G + ci, o·stride − pad + k·dilation].
+//
+//   conv_forward      y = conv(x, w) + bias               M = Cout/G, N = batch·out pixels,  K = taps × Cin/G
+//   conv_transpose    x = convᵀ(y, w) + bias (input grad)  M = Cin/G,  N = batch·in pixels,   K = taps × Cout/G
+//   conv_weight_grad  w' = Σ y ⊗ im2col(x)                 M = Cout/G, N = Cin/G·taps,       K = batch·out pixels
+//
+// Tiling: a workgroup computes a TILE_M x TILE_N block of one group's output. It walks K in steps of TILE_K, staging a
+// weight (or gradient) tile and an im2col tile gathered on the fly (0 where a tap falls into padding) in workgroup
+// memory, k-major; each invocation accumulates ROWS x COLS outputs in registers. K is ordered tap-major, so a tap's
+// window offset and bounds are computed once per tap, not once per element.
+// Workgroups: x = column tiles (folded into y beyond the adapter's limit), y = row tiles (params.mTiles of them) times
+// the fold, z = group (times stride phases or K splits).
+
+const TILE_M = 8u;
+const TILE_N = 256u;
+const TILE_K = 16u;
+const ROWS = 8u;
+const COLS = 4u;
+const WG_X = TILE_N / COLS;
+const WG_Y = TILE_M / ROWS;
+const THREADS = WG_X * WG_Y;
+// The im2col tile load: each invocation gathers LOAD_COLS columns (fixed for the whole K loop) at LOAD_ROWS rows.
+const LOAD_COLS = max(1u, TILE_N / THREADS);
+const LOAD_ROW_STEP = max(1u, THREADS / TILE_N);
+const LOAD_ROWS = TILE_K / LOAD_ROW_STEP;
+
+struct ConvParams {
+  batch: i32,
+  group: i32,
+  // Channels of the input side x and of the output side y.
+  cin: i32,
+  cout: i32,
+  // (D, H, W) of x and of y.
+  inSize: vec3<i32>,
+  outSize: vec3<i32>,
+  kernel: vec3<i32>,
+  strides: vec3<i32>,
+  // Padding before each axis (the padding after only shapes the output size).
+  pads: vec3<i32>,
+  dilations: vec3<i32>,
+  // 1 when `bias` holds a bias to add (otherwise some other tensor is bound there and never read).
+  hasBias: i32,
+  // Row tiles per group; the column-tile index folds over workgroup_id.y / mTiles.
+  mTiles: u32,
+  // conv_weight_grad: K splits (z = group · splits + split) and output rows (n, od, oh) per split.
+  splits: i32,
+  rowsPerSplit: i32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> yOut: array<f32>;
+@group(0) @binding(5) var<storage, read_write> xOut: array<f32>;
+@group(0) @binding(6) var<storage, read_write> wOut: array<f32>;
+@group(0) @binding(7) var<uniform> params: ConvParams;
+
+// aTile[k][m] (weights or output gradients), bTile[k][n] (the gathered columns).
+var<workgroup> aTile: array<f32, TILE_K * TILE_M>;
+var<workgroup> bTile: array<f32, TILE_K * TILE_N>;
+
+fn volume(s: vec3<i32>) -> i32 {
+  return s.x * s.y * s.z;
+}
+
+fn unflatten(i: i32, s: vec3<i32>) -> vec3<i32> {
+  return vec3(i / (s.y * s.z), (i / s.z) % s.y, i % s.z);
+}
+
+fn flatten(c: vec3<i32>, s: vec3<i32>) -> i32 {
+  return (c.x * s.y + c.y) * s.z + c.z;
+}
+
+fn contains(s: vec3<i32>, c: vec3<i32>) -> bool {
+  return all(c >= vec3(0)) && all(c < s);
+}
+
+// buffer[index] where ok, else 0, without reading out of range.
+fn load_x(index: i32, ok: bool) -> f32 {
+  return select(0.0, x[select(0, index, ok)], ok);
+}
+
+fn load_y(index: i32, ok: bool) -> f32 {
+  return select(0.0, y[select(0, index, ok)], ok);
+}
+
+fn load_w(index: i32, ok: bool) -> f32 {
+  return select(0.0, w[select(0, index, ok)], ok);
+}
+
+// Row tile origin, column tile origin.
+fn tile_origin(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<i32> {
+  return vec2(i32(wid.y % params.mTiles) * i32(TILE_M), i32(wid.x + (wid.y / params.mTiles) * nwg.x) * i32(TILE_N));
+}
+
+// acc[i][j] += Σ_k aTile[k][lid.y·ROWS + i] · bTile[k][lid.x + j·WG_X] over the staged tiles.
+fn multiply_tiles(acc: ptr<function, array<vec4<f32>, ROWS>>, lid: vec3<u32>) {
+  for (var k = 0u; k < TILE_K; k++) {
+    let bk = k * TILE_N + lid.x;
+    let bv = vec4(bTile[bk], bTile[bk + WG_X], bTile[bk + 2u * WG_X], bTile[bk + 3u * WG_X]);
+    for (var i = 0u; i < ROWS; i++) {
+      (*acc)[i] = fma(vec4(aTile[k * TILE_M + lid.y * ROWS + i]), bv, (*acc)[i]);
+    }
+  }
+}
+
+fn bias_of(channel: i32) -> f32 {
+  return select(0.0, bias[select(0, channel, params.hasBias != 0)], params.hasBias != 0);
+}
+
+// One invocation computes ROWS output channels x COLS output pixels of group wid.z:
+// yOut[n, g·Cout/G + co, o] for co = row0 + lid.y·ROWS + i and pixels col0 + lid.x + j·WG_X (n and o from the pixel).
+@compute @workgroup_size(WG_X, WG_Y)
+fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) flat: u32) {
+  let g = i32(wid.z);
+  let cig = params.cin / params.group;
+  let cog = params.cout / params.group;
+  let origin = tile_origin(wid, nwg);
+  let inVol = volume(params.inSize);
+  let outVol = volume(params.outSize);
+  let cols = params.batch * outVol;
+  let loadCol = i32(flat % TILE_N);
+  let loadRow = i32(flat / TILE_N);
+
+  // Window corner in the input of each column this invocation gathers, and its (batch, group) channel-0 offset.
+  var corner: array<vec3<i32>, LOAD_COLS>;
+  var base: array<i32, LOAD_COLS>;
+  for (var q = 0u; q < LOAD_COLS; q++) {
+    let n = origin.y + loadCol + i32(q * THREADS);
+    corner[q] = unflatten(n % outVol, params.outSize) * params.strides - params.pads;
+    base[q] = select(-1, (n / outVol * params.cin + g * cig) * inVol, n < cols);
+  }
+
+  var acc: array<vec4<f32>, ROWS>;
+  for (var kz = 0; kz < params.kernel.x; kz++) {
+    for (var ky = 0; ky < params.kernel.y; ky++) {
+      for (var kx = 0; kx < params.kernel.z; kx++) {
+        let tap = vec3(kz, ky, kx);
+        let tapIndex = flatten(tap, params.kernel);
+        // Offset of input channel 0 under this tap per gathered column; -1 in the padding.
+        var offset: array<i32, LOAD_COLS>;
+        for (var q = 0u; q < LOAD_COLS; q++) {
+          let at = corner[q] + tap * params.dilations;
+          offset[q] = select(-1, base[q] + flatten(at, params.inSize), base[q] >= 0 && contains(params.inSize, at));
+        }
+        for (var c0 = 0; c0 < cig; c0 += i32(TILE_K)) {
+          for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
+            let co = origin.x + i32(i % TILE_M);
+            let ci = c0 + i32(i / TILE_M);
+            aTile[i] = load_w(((g * cog + co) * cig + ci) * volume(params.kernel) + tapIndex, co < cog && ci < cig);
+          }
+          for (var s = 0u; s < LOAD_ROWS; s++) {
+            let k = u32(loadRow) + s * LOAD_ROW_STEP;
+            let ci = c0 + i32(k);
+            for (var q = 0u; q < LOAD_COLS; q++) {
+              bTile[k * TILE_N + u32(loadCol) + q * THREADS] = load_x(offset[q] + ci * inVol, offset[q] >= 0 && ci < cig);
+            }
+          }
+          workgroupBarrier();
+          multiply_tiles(&acc, lid);
+          workgroupBarrier();
+        }
+      }
+    }
+  }
+
+  for (var i = 0u; i < ROWS; i++) {
+    let co = origin.x + i32(lid.y * ROWS + i);
+    if (co >= cog) { break; }
+    let b = bias_of(g * cog + co);
+    for (var j = 0u; j < COLS; j++) {
+      let n = origin.y + i32(lid.x + j * WG_X);
+      if (n < cols) { yOut[(n / outVol * params.cout + g * cog + co) * outVol + n % outVol] = acc[i][j] + b; }
+    }
+  }
+}
+
+// The taps of one axis that reach input positions i ≡ residue (mod stride) in a transposed convolution.
+// Tap k reaches i = o·stride − pad + k·dilation, so it needs k·dilation ≡ residue + pad (mod stride); the solutions
+// repeat every `period` taps starting at `first`, and then o = j + shift − t·delta for i = residue + j·stride and the
+// t-th solution.
+struct AxisTaps {
+  first: i32,
+  count: i32,
+  period: i32,
+  shift: i32,
+  delta: i32,
+}
+
+fn axis_taps(residue: i32, stride: i32, dilation: i32, pad: i32, size: i32) -> AxisTaps {
+  var period = stride;
+  for (var s = 1; s < stride; s++) {
+    if ((s * dilation) % stride == 0) { period = s; break; }
+  }
+  let wanted = (residue + pad) % stride;
+  for (var k = 0; k < period; k++) {
+    if ((k * dilation) % stride == wanted) {
+      return AxisTaps(k, max(0, (size - k + period - 1) / period), period, (residue + pad - k * dilation) / stride, period * dilation / stride);
+    }
+  }
+  return AxisTaps(0, 0, period, 0, 0);
+}
+
+// One invocation computes ROWS input channels x COLS input pixels of group g and stride phase `phase`
+// (wid.z = g · phases + phase): xOut[n, g·Cin/G + ci, residue + j·stride]. Splitting the input pixels by their residue
+// modulo the stride leaves only the taps that reach them, so no work is spent on the zeros a strided scatter skips.
+@compute @workgroup_size(WG_X, WG_Y)
+fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) flat: u32) {
+  let phases = volume(params.strides);
+  let g = i32(wid.z) / phases;
+  let residue = unflatten(i32(wid.z) % phases, params.strides);
+  let cig = params.cin / params.group;
+  let cog = params.cout / params.group;
+  let origin = tile_origin(wid, nwg);
+  let inVol = volume(params.inSize);
+  let outVol = volume(params.outSize);
+  // Input positions of this phase form a grid of `extent` (the last row of an axis may fall outside the input).
+  let extent = (params.inSize + params.strides - 1) / params.strides;
+  let cols = params.batch * volume(extent);
+  let loadCol = i32(flat % TILE_N);
+  let loadRow = i32(flat / TILE_N);
+
+  let tz = axis_taps(residue.x, params.strides.x, params.dilations.x, params.pads.x, params.kernel.x);
+  let ty = axis_taps(residue.y, params.strides.y, params.dilations.y, params.pads.y, params.kernel.y);
+  let tx = axis_taps(residue.z, params.strides.z, params.dilations.z, params.pads.z, params.kernel.z);
+  let first = vec3(tz.first, ty.first, tx.first);
+  let count = vec3(tz.count, ty.count, tx.count);
+  let period = vec3(tz.period, ty.period, tx.period);
+  let shift = vec3(tz.shift, ty.shift, tx.shift);
+  let delta = vec3(tz.delta, ty.delta, tx.delta);
+
+  var corner: array<vec3<i32>, LOAD_COLS>;
+  var base: array<i32, LOAD_COLS>;
+  for (var q = 0u; q < LOAD_COLS; q++) {
+    let n = origin.y + loadCol + i32(q * THREADS);
+    let j = unflatten(n % volume(extent), extent);
+    corner[q] = j + shift;
+    base[q] = select(-1, (n / volume(extent) * params.cout + g * cog) * outVol, n < cols && all(residue + j * params.strides < params.inSize));
+  }
+
+  var acc: array<vec4<f32>, ROWS>;
+  for (var a = 0; a < count.x; a++) {
+    for (var b = 0; b < count.y; b++) {
+      for (var c = 0; c < count.z; c++) {
+        let t = vec3(a, b, c);
+        let tapIndex = flatten(first + t * period, params.kernel);
+        var offset: array<i32, LOAD_COLS>;
+        for (var q = 0u; q < LOAD_COLS; q++) {
+          let o = corner[q] - t * delta;
+          offset[q] = select(-1, base[q] + flatten(o, params.outSize), base[q] >= 0 && contains(params.outSize, o));
+        }
+        for (var c0 = 0; c0 < cog; c0 += i32(TILE_K)) {
+          for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
+            let ci = origin.x + i32(i % TILE_M);
+            let co = c0 + i32(i / TILE_M);
+            aTile[i] = load_w(((g * cog + co) * cig + ci) * volume(params.kernel) + tapIndex, co < cog && ci < cig);
+          }
+          for (var s = 0u; s < LOAD_ROWS; s++) {
+            let k = u32(loadRow) + s * LOAD_ROW_STEP;
+            let co = c0 + i32(k);
+            for (var q = 0u; q < LOAD_COLS; q++) {
+              bTile[k * TILE_N + u32(loadCol) + q * THREADS] = load_y(offset[q] + co * outVol, offset[q] >= 0 && co < cog);
+            }
+          }
+          workgroupBarrier();
+          multiply_tiles(&acc, lid);
+          workgroupBarrier();
+        }
+      }
+    }
+  }
+
+  for (var i = 0u; i < ROWS; i++) {
+    let ci = origin.x + i32(lid.y * ROWS + i);
+    if (ci >= cig) { break; }
+    let b = bias_of(g * cig + ci);
+    for (var jj = 0u; jj < COLS; jj++) {
+      let n = origin.y + i32(lid.x + jj * WG_X);
+      let at = residue + unflatten(n % volume(extent), extent) * params.strides;
+      if (n < cols && all(at < params.inSize)) {
+        xOut[(n / volume(extent) * params.cin + g * cig + ci) * inVol + flatten(at, params.inSize)] = acc[i][jj] + b;
+      }
+    }
+  }
+}
+
+// One invocation computes ROWS output channels x COLS weight columns (input channel, tap) of group g's weight
+// gradient, summed over split `split`'s share of the output rows (n, od, oh) (wid.z = g · splits + split):
+// wOut[split, g·Cout/G + co, ci, tap]. K runs over output rows, and along each row over its pixels in TILE_K steps.
+@compute @workgroup_size(WG_X, WG_Y)
+fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) flat: u32) {
+  let g = i32(wid.z) / params.splits;
+  let split = i32(wid.z) % params.splits;
+  let cig = params.cin / params.group;
+  let cog = params.cout / params.group;
+  let origin = tile_origin(wid, nwg);
+  let inVol = volume(params.inSize);
+  let outVol = volume(params.outSize);
+  let taps = volume(params.kernel);
+  let cols = cig * taps;
+  let loadCol = i32(flat % TILE_N);
+  let loadRow = i32(flat / TILE_N);
+  let outW = params.outSize.z;
+
+  // Where each gathered column's tap sits relative to an output pixel's position scaled by the stride.
+  var shift: array<vec3<i32>, LOAD_COLS>;
+  var base: array<i32, LOAD_COLS>;
+  for (var q = 0u; q < LOAD_COLS; q++) {
+    let c = origin.y + loadCol + i32(q * THREADS);
+    shift[q] = unflatten(c % taps, params.kernel) * params.dilations - params.pads;
+    base[q] = select(-1, (g * cig + c / taps) * inVol, c < cols);
+  }
+
+  let rows = params.batch * params.outSize.x * params.outSize.y;
+  let rowStart = split * params.rowsPerSplit;
+  let rowEnd = min(rowStart + params.rowsPerSplit, rows);
+  var n = rowStart / (params.outSize.x * params.outSize.y);
+  var od = rowStart / params.outSize.y % params.outSize.x;
+  var oh = rowStart % params.outSize.y;
+  var acc: array<vec4<f32>, ROWS>;
+  for (var row = rowStart; row < rowEnd; row++) {
+    // Offset of input row (n, channel, id, ih) per gathered column; -1 where that row is padding.
+    var offset: array<i32, LOAD_COLS>;
+    for (var q = 0u; q < LOAD_COLS; q++) {
+      let at = vec2(od, oh) * params.strides.xy + shift[q].xy;
+      let inside = base[q] >= 0 && all(at >= vec2(0)) && all(at < params.inSize.xy);
+      offset[q] = select(-1, base[q] + n * params.cin * inVol + (at.x * params.inSize.y + at.y) * params.inSize.z, inside);
+    }
+    let yRow = ((n * params.cout + g * cog) * params.outSize.x + od) * params.outSize.y + oh;
+    for (var ow0 = 0; ow0 < outW; ow0 += i32(TILE_K)) {
+      for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
+        let co = origin.x + i32(i % TILE_M);
+        let ow = ow0 + i32(i / TILE_M);
+        aTile[i] = load_y((yRow + co * params.outSize.x * params.outSize.y) * outW + ow, co < cog && ow < outW);
+      }
+      for (var s = 0u; s < LOAD_ROWS; s++) {
+        let k = u32(loadRow) + s * LOAD_ROW_STEP;
+        let ow = ow0 + i32(k);
+        for (var q = 0u; q < LOAD_COLS; q++) {
+          let iw = ow * params.strides.z + shift[q].z;
+          bTile[k * TILE_N + u32(loadCol) + q * THREADS] =
+            load_x(offset[q] + iw, offset[q] >= 0 && ow < outW && iw >= 0 && iw < params.inSize.z);
+        }
+      }
+      workgroupBarrier();
+      multiply_tiles(&acc, lid);
+      workgroupBarrier();
+    }
+    oh++;
+    if (oh == params.outSize.y) {
+      oh = 0;
+      od++;
+      if (od == params.outSize.x) { od = 0; n++; }
+    }
+  }
+
+  for (var i = 0u; i < ROWS; i++) {
+    let co = origin.x + i32(lid.y * ROWS + i);
+    if (co >= cog) { break; }
+    for (var j = 0u; j < COLS; j++) {
+      let c = origin.y + i32(lid.x + j * WG_X);
+      if (c < cols) { wOut[((split * params.cout) + g * cog + co) * cols + c] = acc[i][j]; }
+    }
+  }
+}

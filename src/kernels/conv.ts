@@ -1,0 +1,240 @@
+// Convolution and transposed convolution, 2D and 3D (shaders/conv.wgsl), with ONNX Conv / ConvTranspose attributes
+// and PyTorch/ONNX weight layouts. One kernel family serves every direction: convTranspose's forward is conv's input
+// gradient and conv's forward is convTranspose's input gradient; both weight gradients are one kernel.
+import { record } from '../engine/autograd.ts';
+import type { Engine } from '../engine/engine.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { expectF32 } from './elementwise.ts';
+import { sum } from './reduce.ts';
+
+export interface ConvOptions {
+  /** Per spatial axis (default 1). */
+  strides?: readonly number[];
+  /** ONNX order [begin per axis..., end per axis...] (default 0). */
+  pads?: readonly number[];
+  /** Per spatial axis (default 1). */
+  dilations?: readonly number[];
+  /** Channel groups (default 1). */
+  group?: number;
+}
+
+export interface ConvTransposeOptions extends ConvOptions {
+  /** Extra size added to the end of each spatial axis of the output (default 0). */
+  outputPadding?: readonly number[];
+}
+
+type Vec3 = [number, number, number];
+
+/**
+ * A convolution from its own side, lifted to 3D (a 2D one has D = 1): x [batch, cin, inSize] → y [batch, cout, outSize]
+ * with weight [cout, cin/group, kernel]. A transposed convolution is the same geometry read backwards.
+ */
+interface Geometry {
+  batch: number;
+  group: number;
+  cin: number;
+  cout: number;
+  inSize: Vec3;
+  outSize: Vec3;
+  kernel: Vec3;
+  strides: Vec3;
+  /** Padding before each axis. */
+  pads: Vec3;
+  dilations: Vec3;
+  /** Shapes as the caller sees them (rank 4 in 2D). */
+  xShape: number[];
+  yShape: number[];
+  wShape: number[];
+}
+
+// Tile shape of every entry point (TILE_M x TILE_N in shaders/conv.wgsl).
+const TILE_M = 8;
+const TILE_N = 256;
+/** Workgroups the weight gradient aims for before splitting its K (batch x output pixels) across more of them. */
+const WEIGHT_GRAD_WORKGROUPS = 256;
+
+const volume = (v: readonly number[]) => v.reduce((a, b) => a * b, 1);
+/** A spatial attribute in 3D: 2D ones get `fill` for D. */
+const lift = (v: readonly number[], fill: number): Vec3 => (v.length === 2 ? [fill, v[0], v[1]] : [v[0], v[1], v[2]]) as Vec3;
+
+interface Attributes {
+  strides: number[];
+  padsBegin: number[];
+  padsEnd: number[];
+  dilations: number[];
+  group: number;
+}
+
+function attributes(op: string, spatial: number, o: ConvOptions): Attributes {
+  const list = (name: string, v: readonly number[] | undefined, length: number, fill: number, min: number) => {
+    const out = v ? [...v] : new Array<number>(length).fill(fill);
+    if (out.length !== length) throw new Error(`${op}: ${name} has ${out.length} values, expected ${length} for ${spatial} spatial axes`);
+    if (out.some((d) => !Number.isInteger(d) || d < min)) throw new Error(`${op}: ${name} must be integers >= ${min}, got [${out.join(', ')}]`);
+    return out;
+  };
+  const pads = list('pads', o.pads, 2 * spatial, 0, 0);
+  const group = o.group ?? 1;
+  if (!Number.isInteger(group) || group < 1) throw new Error(`${op}: group must be a positive integer, got ${group}`);
+  return {
+    strides: list('strides', o.strides, spatial, 1, 1),
+    padsBegin: pads.slice(0, spatial),
+    padsEnd: pads.slice(spatial),
+    dilations: list('dilations', o.dilations, spatial, 1, 1),
+    group,
+  };
+}
+
+function checkOperands(op: string, x: Tensor, w: Tensor, b: Tensor | null): number {
+  expectF32(op, 'input', x);
+  expectF32(op, 'weight', w);
+  if (b) expectF32(op, 'bias', b);
+  if (x.rank !== 4 && x.rank !== 5) throw new Error(`${op}: input must be [N, C, H, W] or [N, C, D, H, W], got [${x.shape.join(', ')}]`);
+  if (w.rank !== x.rank) throw new Error(`${op}: weight [${w.shape.join(', ')}] must have rank ${x.rank} like the input [${x.shape.join(', ')}]`);
+  return x.rank - 2;
+}
+
+function geometry(
+  x: { batch: number; channels: number; size: number[] }, y: { channels: number; size: number[] }, kernel: number[], a: Attributes,
+): Geometry {
+  return {
+    batch: x.batch, group: a.group, cin: x.channels, cout: y.channels,
+    inSize: lift(x.size, 1), outSize: lift(y.size, 1), kernel: lift(kernel, 1),
+    strides: lift(a.strides, 1), pads: lift(a.padsBegin, 0), dilations: lift(a.dilations, 1),
+    xShape: [x.batch, x.channels, ...x.size], yShape: [x.batch, y.channels, ...y.size],
+    wShape: [y.channels, x.channels / a.group, ...kernel],
+  };
+}
+
+function params(geo: Geometry, hasBias: boolean, mTiles: number, splits = 1, rowsPerSplit = 0) {
+  return {
+    batch: geo.batch, group: geo.group, cin: geo.cin, cout: geo.cout, inSize: geo.inSize, outSize: geo.outSize,
+    kernel: geo.kernel, strides: geo.strides, pads: geo.pads, dilations: geo.dilations,
+    hasBias: hasBias ? 1 : 0, mTiles, splits, rowsPerSplit,
+  };
+}
+
+/** Workgroups for `rows` x `cols` outputs per z slice; column tiles beyond the per-dimension limit fold into y. */
+function workgroups(e: Engine, rows: number, cols: number, z: number): { mTiles: number; groups: [number, number, number] } {
+  const mTiles = Math.ceil(rows / TILE_M);
+  const nTiles = Math.ceil(cols / TILE_N);
+  const fold = Math.ceil(nTiles / e.device.limits.maxComputeWorkgroupsPerDimension);
+  return { mTiles, groups: [Math.ceil(nTiles / fold), mTiles * fold, z] };
+}
+
+/** y = conv(x, w) + b. */
+function convForward(geo: Geometry, x: Tensor, w: Tensor, b: Tensor | null, label: string): Tensor {
+  const e = x.engine;
+  const y = e.empty(geo.yShape);
+  const { mTiles, groups } = workgroups(e, geo.cout / geo.group, geo.batch * volume(geo.outSize), geo.group);
+  // Without a bias another read-only tensor fills the binding; hasBias = 0 keeps the shader from reading it.
+  e.dispatch({
+    shader: 'conv', entry: 'conv_forward', label, workgroups: groups,
+    bindings: { x, w, bias: b ?? w, yOut: y, params: params(geo, b !== null, mTiles) },
+  });
+  return y;
+}
+
+/** x = convᵀ(y, w) + b: the input gradient of conv, the forward of convTranspose. */
+function convTransposeKernel(geo: Geometry, y: Tensor, w: Tensor, b: Tensor | null, label: string): Tensor {
+  const e = y.engine;
+  const x = e.empty(geo.xShape);
+  const extent = geo.inSize.map((d, i) => Math.ceil(d / geo.strides[i]));
+  const phases = volume(geo.strides);
+  const { mTiles, groups } = workgroups(e, geo.cin / geo.group, geo.batch * volume(extent), geo.group * phases);
+  e.dispatch({
+    shader: 'conv', entry: 'conv_transpose', label, workgroups: groups,
+    bindings: { y, w, bias: b ?? w, xOut: x, params: params(geo, b !== null, mTiles) },
+  });
+  return x;
+}
+
+/** dL/dw = Σ gy ⊗ im2col(x) over batch and output pixels, split across workgroups when that leaves too few. */
+function convWeightGrad(geo: Geometry, x: Tensor, gy: Tensor, label: string): Tensor {
+  const e = x.engine;
+  const rows = geo.batch * geo.outSize[0] * geo.outSize[1];
+  const { mTiles, groups } = workgroups(e, geo.cout / geo.group, (geo.cin / geo.group) * volume(geo.kernel), geo.group);
+  const perSplit = groups[0] * groups[1] * groups[2];
+  const splits = Math.max(1, Math.min(Math.ceil(WEIGHT_GRAD_WORKGROUPS / perSplit), Math.ceil(rows / 4), Math.floor(65535 / geo.group)));
+  const rowsPerSplit = Math.ceil(rows / splits);
+  const used = Math.ceil(rows / rowsPerSplit);
+  const out = e.empty(used === 1 ? geo.wShape : [used, ...geo.wShape]);
+  e.dispatch({
+    shader: 'conv', entry: 'conv_weight_grad', label, workgroups: [groups[0], groups[1], geo.group * used],
+    bindings: { x, y: gy, wOut: out, params: params(geo, false, mTiles, used, rowsPerSplit) },
+  });
+  if (used === 1) return out;
+  const total = sum(out, 0);
+  out.dispose();
+  return total;
+}
+
+/** Bias gradient: gy summed over everything but channels. */
+function biasGrad(gy: Tensor): Tensor {
+  return sum(gy, [0, ...Array.from({ length: gy.rank - 2 }, (_, i) => i + 2)]);
+}
+
+/**
+ * ONNX Conv, 2D or 3D: x [N, Cin, (D,) H, W], w [Cout, Cin/group, (kd,) kh, kw], b [Cout] or null.
+ * Output size per axis: floor((in + padBegin + padEnd − ((k − 1)·dilation + 1)) / stride) + 1.
+ */
+export function conv(x: Tensor, w: Tensor, b: Tensor | null, options: ConvOptions = {}): Tensor {
+  const spatial = checkOperands('conv', x, w, b);
+  const a = attributes('conv', spatial, options);
+  const [batch, cin] = x.shape;
+  const cout = w.shape[0];
+  if (w.shape[1] * a.group !== cin) throw new Error(`conv: input has ${cin} channels, weight expects ${w.shape[1] * a.group} (group=${a.group})`);
+  if (cout % a.group !== 0) throw new Error(`conv: weight has ${cout} output channels, not divisible by group=${a.group}`);
+  if (b && (b.rank !== 1 || b.shape[0] !== cout)) throw new Error(`conv: bias [${b.shape.join(', ')}] must be [${cout}]`);
+  const kernel = w.shape.slice(2);
+  const inSize = x.shape.slice(2);
+  const outSize = inSize.map((d, i) => {
+    const padded = d + a.padsBegin[i] + a.padsEnd[i];
+    const extent = (kernel[i] - 1) * a.dilations[i] + 1;
+    if (extent > padded) {
+      throw new Error(`conv: kernel extent ${extent} (size ${kernel[i]}, dilation ${a.dilations[i]}) exceeds the padded input ${padded} along spatial axis ${i}`);
+    }
+    return Math.floor((padded - extent) / a.strides[i]) + 1;
+  });
+  const geo = geometry({ batch, channels: cin, size: inSize }, { channels: cout, size: outSize }, kernel, a);
+  const y = convForward(geo, x, w, b, 'conv');
+  return record('conv', b ? [x, w, b] : [x, w], y, (gy) => [
+    x.requiresGrad ? convTransposeKernel(geo, gy, w, null, 'conv.inputGrad') : null,
+    w.requiresGrad ? convWeightGrad(geo, x, gy, 'conv.weightGrad') : null,
+    ...(b ? [b.requiresGrad ? biasGrad(gy) : null] : []),
+  ]);
+}
+
+/**
+ * ONNX ConvTranspose, 2D or 3D: x [N, Cin, (D,) H, W], w [Cin, Cout/group, (kd,) kh, kw], b [Cout] or null.
+ * Output size per axis: stride·(in − 1) + outputPadding + (k − 1)·dilation + 1 − padBegin − padEnd.
+ */
+export function convTranspose(x: Tensor, w: Tensor, b: Tensor | null, options: ConvTransposeOptions = {}): Tensor {
+  const spatial = checkOperands('convTranspose', x, w, b);
+  const a = attributes('convTranspose', spatial, options);
+  const [batch, cin] = x.shape;
+  if (w.shape[0] !== cin) throw new Error(`convTranspose: input has ${cin} channels, weight expects ${w.shape[0]} (group=${a.group})`);
+  if (cin % a.group !== 0) throw new Error(`convTranspose: input has ${cin} channels, not divisible by group=${a.group}`);
+  const cout = w.shape[1] * a.group;
+  if (b && (b.rank !== 1 || b.shape[0] !== cout)) throw new Error(`convTranspose: bias [${b.shape.join(', ')}] must be [${cout}]`);
+  const outputPadding = options.outputPadding ? [...options.outputPadding] : new Array<number>(spatial).fill(0);
+  if (outputPadding.length !== spatial) throw new Error(`convTranspose: outputPadding has ${outputPadding.length} values, expected ${spatial}`);
+  const kernel = w.shape.slice(2);
+  const inSize = x.shape.slice(2);
+  const outSize = inSize.map((d, i) => {
+    const p = outputPadding[i];
+    if (!Number.isInteger(p) || p < 0 || (p >= a.strides[i] && p >= a.dilations[i])) {
+      throw new Error(`convTranspose: outputPadding ${p} along spatial axis ${i} must be smaller than the stride ${a.strides[i]} or the dilation ${a.dilations[i]}`);
+    }
+    const size = a.strides[i] * (d - 1) + p + (kernel[i] - 1) * a.dilations[i] + 1 - a.padsBegin[i] - a.padsEnd[i];
+    if (size < 1) throw new Error(`convTranspose: output size ${size} along spatial axis ${i} (pads ${a.padsBegin[i]}+${a.padsEnd[i]} too large)`);
+    return size;
+  });
+  // The conv this transposes maps the output [N, Cout, outSize] back to x [N, Cin, inSize].
+  const geo = geometry({ batch, channels: cout, size: outSize }, { channels: cin, size: inSize }, kernel, a);
+  const y = convTransposeKernel(geo, x, w, b, 'convTranspose');
+  return record('convTranspose', b ? [x, w, b] : [x, w], y, (gy) => [
+    x.requiresGrad ? convForward(geo, gy, w, null, 'convTranspose.inputGrad') : null,
+    w.requiresGrad ? convWeightGrad(geo, gy, x, 'convTranspose.weightGrad') : null,
+    ...(b ? [b.requiresGrad ? biasGrad(gy) : null] : []),
+  ]);
+}
