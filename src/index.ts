@@ -15,3 +15,4 @@ export * from './kernels/pool.ts';
 export * from './kernels/upsample.ts';
 export * from './kernels/batchnorm.ts';
 export * from './kernels/random.ts';
+export * from './kernels/init.ts';
