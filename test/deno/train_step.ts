@@ -1,0 +1,11 @@
+// Runs the portable checks in Deno on its own navigator.gpu (wgpu), through the unchanged runtime-agnostic entry.
+// Prints `wgseg-adapter <json>`, one `wgseg-result <json>` line per check and `wgseg-done`; test/deno/run.ts parses them.
+import { createEngine } from '../../src/index.ts';
+import { runPortableChecks } from '../portable/checks.ts';
+
+const engine = await createEngine();
+console.log(`wgseg-adapter ${JSON.stringify({ runtime: navigator.userAgent, adapter: engine.adapterName })}`);
+for (const result of await runPortableChecks(engine)) console.log(`wgseg-result ${JSON.stringify(result)}`);
+await engine.sync();
+engine.destroy();
+console.log('wgseg-done');
