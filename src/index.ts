@@ -7,6 +7,7 @@ export type { DType, AnyTypedArray } from './engine/dtype.ts';
 export type { KernelTiming, DispatchSpec } from './engine/dispatch.ts';
 export * from './kernels/elementwise.ts';
 export * from './kernels/reduce.ts';
+export * from './kernels/matmul.ts';
 export * from './kernels/conv.ts';
 export * from './kernels/optim.ts';
 export * from './train/schedule.ts';
