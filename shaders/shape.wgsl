@@ -76,6 +76,55 @@ fn strided_copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   dst[d] = src[s];
 }
 
+// Batched 2D transpose through workgroup memory, for copies whose source-contiguous axis `a` is not the destination's
+// last axis: reads along `a` and writes along the last axis both touch consecutive addresses. shape and strides are
+// copyParams' (destination order, destination contiguous); the other axes index batches (workgroup z).
+struct TileParams {
+  a: u32,
+  batches: u32,
+}
+
+@group(0) @binding(7) var<uniform> tileParams: TileParams;
+
+// 32 x 32, padded by one column so that reading a column of the tile hits 32 different banks.
+var<workgroup> tile: array<array<u32, 33>, 32>;
+
+// One 32 x 32 tile (rows along axis a, columns along the last axis) of one batch; each invocation moves 4 elements in
+// and 4 out.
+@compute @workgroup_size(32, 8)
+fn transpose_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let last = copyParams.rank - 1u;
+  let a = tileParams.a;
+  let rows = at(copyParams.shape, a);
+  let cols = at(copyParams.shape, last);
+  var rest = wid.z;
+  var srcBase = copyParams.srcBase;
+  var dstBase = copyParams.dstBase;
+  for (var k = i32(last) - 1; k >= 0; k--) {
+    let axis = u32(k);
+    if (axis == a) { continue; }
+    let extent = at(copyParams.shape, axis);
+    srcBase += (rest % extent) * at(copyParams.srcStrides, axis);
+    dstBase += (rest % extent) * at(copyParams.dstStrides, axis);
+    rest /= extent;
+  }
+  let row0 = wid.y * 32u;
+  let col0 = wid.x * 32u;
+  // In: consecutive invocations read consecutive rows (the source's unit stride).
+  for (var j = lid.y; j < 32u; j += 8u) {
+    let row = row0 + lid.x;
+    let col = col0 + j;
+    if (row < rows && col < cols) { tile[j][lid.x] = src[srcBase + row + col * at(copyParams.srcStrides, last)]; }
+  }
+  workgroupBarrier();
+  // Out: consecutive invocations write consecutive columns.
+  for (var j = lid.y; j < 32u; j += 8u) {
+    let row = row0 + j;
+    let col = col0 + lid.x;
+    if (row < rows && col < cols) { dst[dstBase + row * at(copyParams.dstStrides, a) + col] = tile[lid.x][j]; }
+  }
+}
+
 // One output element of a padded tensor: the input element it maps to (mirrored at the edges for REFLECT, without
 // repeating the edge), or the constant.
 @compute @workgroup_size(256)

@@ -80,6 +80,8 @@ describe('transpose', () => {
     [[2, 3, 4, 5], [0, 2, 3, 1]],
     [[2, 3, 4, 5], [3, 1, 0, 2]],
     [[3, 4, 5], undefined],
+    [[3, 4, 5], [1, 0, 2]], // the last axis stays: an elementwise strided copy
+    [[2, 37, 45], [0, 2, 1]], // tiles with ragged edges
     [[2, 1, 2, 3, 1, 2, 2, 3], [7, 0, 6, 1, 5, 2, 4, 3]],
   ];
   for (const [shape, perm] of cases) {

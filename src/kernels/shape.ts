@@ -49,11 +49,19 @@ function stridedCopy(label: string, from: Tensor, to: Tensor, shape: Shape, src:
   const fromBits = e.view(from, from.shape, 0, 'u32');
   const toBits = e.view(to, to.shape, 0, 'u32');
   const n = sizeOf(shape);
-  e.dispatch({
-    shader: 'shape', entry: 'strided_copy', label,
-    bindings: { src: fromBits, dst: toBits, copyParams: { n, rank: s.length, srcBase: src.base, dstBase: dst.base, shape: s, srcStrides, dstStrides } },
-    workgroups: e.groups1D(n, 256),
-  });
+  const copyParams = { n, rank: s.length, srcBase: src.base, dstBase: dst.base, shape: s, srcStrides, dstStrides };
+  // A transpose in the narrow sense (the source's unit-stride axis is not the destination's): tiles through workgroup memory.
+  const last = s.length - 1;
+  const a = srcStrides.indexOf(1);
+  const tiles = [Math.ceil(s[last] / 32), Math.ceil(s[a] / 32), n / (s[a] * s[last])] as const;
+  if (a >= 0 && a < last && dstStrides[last] === 1 && tiles.every((t) => t <= e.device.limits.maxComputeWorkgroupsPerDimension)) {
+    e.dispatch({
+      shader: 'shape', entry: 'transpose_tiled', label,
+      bindings: { src: fromBits, dst: toBits, copyParams, tileParams: { a, batches: tiles[2] } }, workgroups: tiles,
+    });
+  } else {
+    e.dispatch({ shader: 'shape', entry: 'strided_copy', label, bindings: { src: fromBits, dst: toBits, copyParams }, workgroups: e.groups1D(n, 256) });
+  }
   fromBits.dispose();
   toBits.dispose();
 }
