@@ -8,6 +8,7 @@ export type { KernelTiming, DispatchSpec } from './engine/dispatch.ts';
 export * from './kernels/elementwise.ts';
 export * from './kernels/reduce.ts';
 export * from './kernels/matmul.ts';
+export * from './kernels/softmax.ts';
 export * from './kernels/conv.ts';
 export * from './kernels/optim.ts';
 export * from './train/schedule.ts';
