@@ -18,3 +18,4 @@ export * from './kernels/upsample.ts';
 export * from './kernels/batchnorm.ts';
 export * from './kernels/random.ts';
 export * from './kernels/init.ts';
+export * from './kernels/deform-conv.ts';

@@ -1,0 +1,261 @@
+// Deformable convolution v2 (torchvision.ops.deform_conv2d, ONNX DeformConv), 2D, in two steps:
+//   1. deformable im2col: col[n, c·K + k, p] = mask · bilinear(x[n, c], sampling point of tap k at output pixel p),
+//      K = kh·kw taps, P = Ho·Wo output pixels; the sampling point is the regular conv tap shifted by the learned
+//      offset (dy, dx) of the tap's offset group; bilinear sampling reads zero outside the image;
+//   2. a grouped, batched GEMM with the weights [Cout, Cin/group · K].
+// The backward reuses the GEMM (gCol = wᵀ·gy, gW = gy·colᵀ) and turns gCol into gradients for x (a scatter through
+// the bilinear weights: float atomics by compare-exchange on the bits), and for offsets and mask (gathers).
+// Offsets are [N, 2·offsetGroups·K, Ho, Wo] ordered (dy, dx) per tap, mask [N, offsetGroups·K, Ho, Wo].
+// 1D dispatches fold over y beyond 65535 workgroups: i = gid.x + gid.y * num_workgroups.x * 256.
+
+// Whether a modulation mask is bound (deformable conv v1 when false: every tap weighs 1).
+override HAS_MASK: bool = true;
+// Whether the GEMM adds a per-row bias.
+override HAS_BIAS: bool = false;
+
+struct DeformParams {
+  // N·offsetGroups·K·P: one invocation per (sample, offset group, tap, output pixel).
+  n: u32,
+  channels: u32,
+  height: u32,
+  width: u32,
+  outWidth: u32,
+  // Output pixels P = Ho·Wo.
+  pixels: u32,
+  kernelWidth: u32,
+  // Taps K = kh·kw.
+  taps: u32,
+  offsetGroups: u32,
+  // Input channels per offset group.
+  groupChannels: u32,
+  // (y, x) pairs: stride, padding before, dilation.
+  strides: vec2<i32>,
+  pads: vec2<i32>,
+  dilations: vec2<i32>,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> offset: array<f32>;
+@group(0) @binding(2) var<storage, read> mask: array<f32>;
+@group(0) @binding(3) var<storage, read_write> col: array<f32>;
+@group(0) @binding(4) var<storage, read> gCol: array<f32>;
+// The input gradient's f32 bits, accumulated with compare-exchange.
+@group(0) @binding(5) var<storage, read_write> gxBits: array<atomic<u32>>;
+@group(0) @binding(6) var<storage, read_write> gOffset: array<f32>;
+@group(0) @binding(7) var<storage, read_write> gMask: array<f32>;
+@group(0) @binding(8) var<uniform> geom: DeformParams;
+
+fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return gid.x + gid.y * nwg.x * 256u;
+}
+
+// Where one invocation samples: the bilinear corners and weights of one (sample, offset group, tap, pixel).
+struct Site {
+  // First channel of the offset group in x: (n·C + g·Cg)·H·W.
+  xBase: u32,
+  // Plane offsets y·W + x of the corners (y0,x0), (y0,x1), (y1,x0), (y1,x1); clamped to the image so that they
+  // can always be read (outside corners have weight 0).
+  at: vec4<u32>,
+  // Bilinear weights of the corners, 0 for corners outside the image.
+  w: vec4<f32>,
+  // d(w)/dy and d(w)/dx of the corners (0 outside the image).
+  wy: vec4<f32>,
+  wx: vec4<f32>,
+  // Modulation of the tap at this pixel.
+  m: f32,
+  // Channel row c·K + k of column (and gCol) entries is (n·C + g·Cg + c)·K + k: base without c, in units of P.
+  colBase: u32,
+  // Index of dy in offset (dx is P further) and of the mask value.
+  offsetAt: u32,
+  maskAt: u32,
+}
+
+fn site(i: u32) -> Site {
+  let p = i % geom.pixels;
+  var rest = i / geom.pixels;
+  let k = rest % geom.taps;
+  rest /= geom.taps;
+  let g = rest % geom.offsetGroups;
+  let n = rest / geom.offsetGroups;
+  var s: Site;
+  let gk = (n * geom.offsetGroups + g) * geom.taps + k;
+  s.offsetAt = (2u * gk) * geom.pixels + p;
+  s.maskAt = gk * geom.pixels + p;
+  s.m = 1.0;
+  if (HAS_MASK) { s.m = mask[s.maskAt]; }
+  let tap = vec2<i32>(vec2<u32>(k / geom.kernelWidth, k % geom.kernelWidth));
+  let pixel = vec2<i32>(vec2<u32>(p / geom.outWidth, p % geom.outWidth));
+  let base = pixel * geom.strides - geom.pads + tap * geom.dilations;
+  let pos = vec2<f32>(base) + vec2<f32>(offset[s.offsetAt], offset[s.offsetAt + geom.pixels]);
+  let lo = floor(pos);
+  let l = pos - lo;
+  let y0 = i32(lo.x);
+  let x0 = i32(lo.y);
+  let h = i32(geom.height);
+  let wd = i32(geom.width);
+  // Corner order: (y0,x0), (y0,x1), (y1,x0), (y1,x1).
+  let cy = vec4<i32>(y0, y0, y0 + 1, y0 + 1);
+  let cx = vec4<i32>(x0, x0 + 1, x0, x0 + 1);
+  let inside = vec4<f32>((cy >= vec4<i32>(0)) & (cy < vec4<i32>(h)) & (cx >= vec4<i32>(0)) & (cx < vec4<i32>(wd)));
+  let ay = vec4<f32>(1.0 - l.x, 1.0 - l.x, l.x, l.x);
+  let ax = vec4<f32>(1.0 - l.y, l.y, 1.0 - l.y, l.y);
+  s.w = ay * ax * inside;
+  s.wy = vec4<f32>(-1.0, -1.0, 1.0, 1.0) * ax * inside;
+  s.wx = vec4<f32>(-1.0, 1.0, -1.0, 1.0) * ay * inside;
+  s.at = vec4<u32>(clamp(cy, vec4<i32>(0), vec4<i32>(h - 1)) * wd + clamp(cx, vec4<i32>(0), vec4<i32>(wd - 1)));
+  s.xBase = (n * geom.channels + g * geom.groupChannels) * geom.height * geom.width;
+  s.colBase = (n * geom.channels + g * geom.groupChannels) * geom.taps + k;
+  return s;
+}
+
+// The four corner values of channel c (relative to the offset group) at a site.
+fn corners(s: Site, c: u32) -> vec4<f32> {
+  let plane = s.xBase + c * geom.height * geom.width;
+  return vec4<f32>(x[plane + s.at.x], x[plane + s.at.y], x[plane + s.at.z], x[plane + s.at.w]);
+}
+
+// One (sample, offset group, tap, output pixel): the sampling point and its weights once, then the modulated sample of
+// every channel of the offset group into the columns (consecutive invocations write consecutive pixels).
+@compute @workgroup_size(256)
+fn deform_im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg);
+  if (i >= geom.n) { return; }
+  let s = site(i);
+  let p = i % geom.pixels;
+  for (var ch = 0u; ch < geom.groupChannels; ch++) {
+    col[(s.colBase + ch * geom.taps) * geom.pixels + p] = s.m * dot(s.w, corners(s, ch));
+  }
+}
+
+// Adds v to the f32 stored as bits in gxBits[at] (compare-exchange until no other invocation intervened).
+fn atomic_add_gx(at: u32, v: f32) {
+  var old = atomicLoad(&gxBits[at]);
+  loop {
+    let r = atomicCompareExchangeWeak(&gxBits[at], old, bitcast<u32>(bitcast<f32>(old) + v));
+    if (r.exchanged) { break; }
+    old = r.old_value;
+  }
+}
+
+// One (sample, offset group, tap, output pixel): scatters gCol · mask through the bilinear weights into the input
+// gradient of every channel of the offset group.
+@compute @workgroup_size(256)
+fn deform_grad_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg);
+  if (i >= geom.n) { return; }
+  let s = site(i);
+  let p = i % geom.pixels;
+  for (var ch = 0u; ch < geom.groupChannels; ch++) {
+    let g = s.m * gCol[(s.colBase + ch * geom.taps) * geom.pixels + p];
+    if (g == 0.0) { continue; }
+    let plane = s.xBase + ch * geom.height * geom.width;
+    for (var q = 0u; q < 4u; q++) {
+      if (s.w[q] != 0.0) { atomic_add_gx(plane + s.at[q], g * s.w[q]); }
+    }
+  }
+}
+
+// One (sample, offset group, tap, output pixel): the gradients of its offset (dy, dx) and mask value, summed over the
+// channels of the offset group: gMask = Σ_c gCol·sample, gOffset = Σ_c gCol·mask·d(sample)/d(y, x).
+@compute @workgroup_size(256)
+fn deform_grad_offset_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg);
+  if (i >= geom.n) { return; }
+  let s = site(i);
+  let p = i % geom.pixels;
+  var gm = 0.0;
+  var gDy = 0.0;
+  var gDx = 0.0;
+  for (var ch = 0u; ch < geom.groupChannels; ch++) {
+    let g = gCol[(s.colBase + ch * geom.taps) * geom.pixels + p];
+    let v = corners(s, ch);
+    gm += g * dot(s.w, v);
+    gDy += g * dot(s.wy, v);
+    gDx += g * dot(s.wx, v);
+  }
+  gOffset[s.offsetAt] = s.m * gDy;
+  gOffset[s.offsetAt + geom.pixels] = s.m * gDx;
+  if (HAS_MASK) { gMask[s.maskAt] = gm; }
+}
+
+// ---- grouped, batched GEMM ---------------------------------------------------------------------------------------
+// product[z](i, j) = rowBias[g·M + i] + Σ_b Σ_r lhs[z, b](i, r) · rhs[z, b](r, j), for z = zn·groups + g. Every operand is addressed
+// through strides (per zn, per g, per summed batch b, per row, per column), so the forward, wᵀ·gy and gy·colᵀ
+// are the same kernel without transposed copies.
+
+struct GemmParams {
+  rows: u32,
+  cols: u32,
+  depth: u32,
+  groups: u32,
+  // Batches summed into each output (the weight gradient sums over samples).
+  sumBatches: u32,
+  // (per zn, per g, per summed batch, unused) and (per row, per column).
+  aZ: vec4<u32>,
+  aIR: vec2<u32>,
+  bZ: vec4<u32>,
+  bRJ: vec2<u32>,
+  cZ: vec4<u32>,
+  cIJ: vec2<u32>,
+}
+
+@group(0) @binding(9) var<storage, read> lhs: array<f32>;
+@group(0) @binding(10) var<storage, read> rhs: array<f32>;
+@group(0) @binding(11) var<storage, read> rowBias: array<f32>;
+@group(0) @binding(12) var<storage, read_write> product: array<f32>;
+@group(0) @binding(13) var<uniform> gemm: GemmParams;
+
+const TILE = 64u;
+const DEPTH_TILE = 16u;
+var<workgroup> aTile: array<array<f32, TILE>, DEPTH_TILE>;
+var<workgroup> bTile: array<array<f32, TILE>, DEPTH_TILE>;
+
+// One workgroup: a 64 × 64 tile of product[z] (workgroup (x, y, z) = (column tile, row tile, z)). One invocation: the 4 × 4
+// outputs (ty + 16·u, tx + 16·v), accumulated in registers over depth chunks of 16 staged in workgroup memory.
+@compute @workgroup_size(16, 16)
+fn gemm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+  let zn = wid.z / gemm.groups;
+  let zg = wid.z % gemm.groups;
+  let row0 = wid.y * TILE;
+  let col0 = wid.x * TILE;
+  var acc: array<vec4<f32>, 4>;
+  for (var bt = 0u; bt < gemm.sumBatches; bt++) {
+    let aBase = zn * gemm.aZ.x + zg * gemm.aZ.y + bt * gemm.aZ.z;
+    let bBase = zn * gemm.bZ.x + zg * gemm.bZ.y + bt * gemm.bZ.z;
+    for (var r0 = 0u; r0 < gemm.depth; r0 += DEPTH_TILE) {
+      // Stage lhs[row0.., r0..] and rhs[r0.., col0..]: 1024 elements each, 4 per invocation, zero beyond the edges.
+      for (var q = 0u; q < 4u; q++) {
+        let f = li + q * 256u;
+        let r = f / TILE;
+        let t = f % TILE;
+        let inDepth = r0 + r < gemm.depth;
+        var av = 0.0;
+        if (inDepth && row0 + t < gemm.rows) { av = lhs[aBase + (row0 + t) * gemm.aIR.x + (r0 + r) * gemm.aIR.y]; }
+        aTile[r][t] = av;
+        var bv = 0.0;
+        if (inDepth && col0 + t < gemm.cols) { bv = rhs[bBase + (r0 + r) * gemm.bRJ.x + (col0 + t) * gemm.bRJ.y]; }
+        bTile[r][t] = bv;
+      }
+      workgroupBarrier();
+      for (var r = 0u; r < DEPTH_TILE; r++) {
+        let bv = vec4<f32>(bTile[r][lid.x], bTile[r][lid.x + 16u], bTile[r][lid.x + 32u], bTile[r][lid.x + 48u]);
+        for (var u = 0u; u < 4u; u++) {
+          acc[u] += aTile[r][lid.y + 16u * u] * bv;
+        }
+      }
+      workgroupBarrier();
+    }
+  }
+  let cBase = zn * gemm.cZ.x + zg * gemm.cZ.y;
+  for (var u = 0u; u < 4u; u++) {
+    let row = row0 + lid.y + 16u * u;
+    if (row >= gemm.rows) { continue; }
+    var shift = 0.0;
+    if (HAS_BIAS) { shift = rowBias[zg * gemm.rows + row]; }
+    for (var v = 0u; v < 4u; v++) {
+      let column = col0 + lid.x + 16u * v;
+      if (column < gemm.cols) { product[cBase + row * gemm.cIJ.x + column * gemm.cIJ.y] = acc[u][v] + shift; }
+    }
+  }
+}
