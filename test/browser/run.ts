@@ -12,10 +12,12 @@ import { parseResults, printResults } from '../portable/report.ts';
 const CHROMIUM = '/usr/bin/chromium';
 const TIMEOUT_MS = 240_000;
 
-// Headless Chromium's WebGPU, as found on a machine without a GPU: --enable-unsafe-webgpu exposes it on Linux and turns
-// the adapter blocklist off. Dawn then finds Mesa's lavapipe but cannot use it (Chromium requires adapters that can
-// import external images, and lavapipe has no VK_KHR_external_semaphore_fd), so it falls back to SwiftShader, which
-// --enable-unsafe-swiftshader allows. On a machine with a GPU the same flags pick the GPU.
+// Headless Chromium's WebGPU on Linux: --enable-unsafe-webgpu exposes it and turns Dawn's adapter blocklist off.
+// Dawn then lists Mesa's lavapipe (chrome://gpu, "Dawn Info") but Chromium only takes adapters that can import
+// external images, which needs VK_KHR_external_semaphore_fd, and lavapipe has none; so it falls back to SwiftShader,
+// which --enable-unsafe-swiftshader allows. On a machine with a GPU the same flags pick the GPU, and
+// --ignore-gpu-blocklist keeps Chromium's driver blocklist from refusing it. No Vulkan/ANGLE flags are needed: Dawn
+// talks to Vulkan itself.
 const FLAGS = [
   '--enable-unsafe-webgpu',
   '--enable-unsafe-swiftshader',
