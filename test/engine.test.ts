@@ -51,6 +51,14 @@ describe('tensors', () => {
     const e = await testEngine();
     expect(() => e.tensor([1, 2, 3], [2, 2])).toThrow(/3 values do not fill shape \[2, 2\]/);
     expect(() => e.tensor(new Int32Array(2), [2], 'f32')).toThrow(/data is i32 but dtype f32/);
+    // Other number arrays are converted, to f32 unless a dtype is named.
+    const d = e.tensor(new Float64Array([0.1, 2]), [2]);
+    const u = e.tensor(new Uint8Array([7, 255]), [2], 'i32');
+    expect(d.dtype).toBe('f32');
+    expect(Array.from(await d.data())).toEqual([Math.fround(0.1), 2]);
+    expect(Array.from(await u.data())).toEqual([7, 255]);
+    d.dispose();
+    u.dispose();
     expect(() => e.empty([2, -1])).toThrow(/invalid shape \[2, -1\]/);
     const t = e.tensor([1], [1]);
     t.dispose();

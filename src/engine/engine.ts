@@ -79,14 +79,18 @@ export class Engine {
 
   // ---- tensors -------------------------------------------------------------------------------------------------
 
-  /** A tensor holding `data` (its dtype follows the typed array, or `dtype` for plain arrays). */
-  tensor(data: AnyTypedArray | readonly number[], shape: Shape, dtype?: DType): Tensor {
+  /**
+   * A tensor holding `data`. Float32Array, Int32Array and Uint32Array keep their type (`dtype`, if given, must
+   * agree); any other numbers (plain arrays, Float64Array, Uint8Array...) are converted to `dtype`, f32 by default.
+   */
+  tensor(data: ArrayLike<number>, shape: Shape, dtype?: DType): Tensor {
     checkShape(shape, 'tensor');
-    const array = ArrayBuffer.isView(data) ? data : typedArray(dtype ?? 'f32', data);
-    const kind = dtype ?? dtypeOf(array);
-    if (dtype && ArrayBuffer.isView(data) && dtypeOf(data) !== dtype) {
-      throw new Error(`tensor: data is ${dtypeOf(data)} but dtype ${dtype} was asked for`);
+    const native = isNativeArray(data) ? data : null;
+    if (native && dtype && dtypeOf(native) !== dtype) {
+      throw new Error(`tensor: data is ${dtypeOf(native)} but dtype ${dtype} was asked for`);
     }
+    const array = native ?? typedArray(dtype ?? 'f32', data);
+    const kind = dtypeOf(array);
     if (array.length !== sizeOf(shape)) {
       throw new Error(`tensor: ${array.length} values do not fill shape [${shape.join(', ')}] (${sizeOf(shape)} elements)`);
     }
@@ -414,6 +418,10 @@ export class Engine {
     const first = this.uncaptured.shift();
     if (first) throw new Error(`GPU error: ${first}`);
   }
+}
+
+function isNativeArray(data: ArrayLike<number>): data is AnyTypedArray {
+  return data instanceof Float32Array || data instanceof Int32Array || data instanceof Uint32Array;
 }
 
 function collectTensors(value: unknown, into: Set<Tensor>): void {
