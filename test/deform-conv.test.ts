@@ -202,7 +202,7 @@ describe('deformConv', () => {
       const v = uniform(values[i].length, rand);
       const at = (t: number) => ref(values.map((vals, j) => (j === i ? vals.map((q, k) => q + t * v[k]) : vals))).reduce((acc, q, k) => acc + q * r[k], 0);
       const numeric = (at(h) - at(-h)) / (2 * h);
-      const analytic = g.reduce((acc, q, k) => acc + q * v[k], 0);
+      const analytic = Array.from(g).reduce((acc, q, k) => acc + q * v[k], 0);
       expect(Math.abs(analytic - numeric) / Math.abs(numeric), `directional derivative of input ${i}`).toBeLessThan(1e-4);
     }
     for (const t of [...xs, y, loss]) t.dispose();
