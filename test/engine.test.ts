@@ -90,6 +90,27 @@ describe('buffer pool', () => {
   });
 });
 
+describe('buffer reuse within one submit', () => {
+  it('lets kernel outputs reuse a buffer freed mid-encoding, but never an upload', async () => {
+    const e = await testEngine();
+    await e.sync();
+    const a = e.fill([1000], 3); // written by a kernel: pending in the encoder
+    const b = e.add(a, a);
+    a.dispose(); // parked: commands that read it are not submitted yet
+    const buffersBefore = e.stats().buffers;
+    const c = e.add(b, b); // a kernel output: may take the parked buffer
+    expect(e.stats().buffers).toBe(buffersBefore);
+    b.dispose();
+    // An upload must not land in b's parked buffer: writeBuffer would run before the encoded add that reads b.
+    const d = e.tensor(new Float32Array(1000).fill(7), [1000]);
+    expect(e.stats().buffers).toBe(buffersBefore + 1);
+    expect(Array.from(await c.data()).every((v) => v === 12)).toBe(true);
+    expect(Array.from(await d.data()).every((v) => v === 7)).toBe(true);
+    c.dispose();
+    d.dispose();
+  });
+});
+
 describe('dispatch checks the WGSL bindings by name', () => {
   it('names the shader and binding on a dtype mismatch', async () => {
     const e = await testEngine();

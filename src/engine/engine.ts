@@ -94,20 +94,20 @@ export class Engine {
     if (array.length !== sizeOf(shape)) {
       throw new Error(`tensor: ${array.length} values do not fill shape [${shape.join(', ')}] (${sizeOf(shape)} elements)`);
     }
-    const t = this.allocate(shape, kind);
+    const t = this.allocate(shape, kind, true);
     if (array.length > 0) this.device.queue.writeBuffer(t.storageFor('tensor').buffer, 0, array.buffer, array.byteOffset, array.byteLength);
     return t;
   }
 
   /** An uninitialized tensor (contents are whatever the pooled buffer held). */
   empty(shape: Shape, dtype: DType = 'f32'): Tensor {
-    const t = this.allocate(shape, dtype);
+    const t = this.allocate(shape, dtype, false);
     if (this.poison) this.fillBits(t, dtype === 'f32' ? 0x7fc00000 : 0x7fffffff);
     return t;
   }
 
   // Uploads (queue.writeBuffer) run before commands still being encoded, so uploaded tensors are never poisoned.
-  private allocate(shape: Shape, dtype: DType): Tensor {
+  private allocate(shape: Shape, dtype: DType, forUpload: boolean): Tensor {
     checkShape(shape, 'empty');
     const bytes = sizeOf(shape) * BYTES_PER_ELEMENT;
     const maxBinding = this.device.limits.maxStorageBufferBindingSize;
@@ -116,7 +116,7 @@ export class Engine {
     }
     this.checkAlive('empty');
     const buffer = this.dispatcher.guarded(`allocating ${bytes} bytes for tensor [${shape.join(', ')}]`, () =>
-      this.pool.acquire(Math.max(bytes, BYTES_PER_ELEMENT), `[${shape.join(',')}] ${dtype}`),
+      this.pool.acquire(Math.max(bytes, BYTES_PER_ELEMENT), `[${shape.join(',')}] ${dtype}`, forUpload),
     );
     const storage = new Storage(buffer, bytes);
     this.liveBytes += bytes;

@@ -1,6 +1,6 @@
 // Storage buffers pooled by size class. A buffer released while commands that use it are still being encoded is
-// parked until the encoder is submitted: queue.writeBuffer into a reused buffer would otherwise run before those
-// commands read it.
+// parked until the encoder is submitted, for uploads only: queue.writeBuffer into it would run before those commands
+// read it. GPU commands are ordered with the encoder, so kernel outputs may reuse a parked buffer at once.
 
 const MIN_BYTES = 256;
 export const STORAGE_USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -23,7 +23,7 @@ export interface PoolStats {
 
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
-  private parked: GPUBuffer[] = [];
+  private parked = new Map<number, GPUBuffer[]>();
   private allocated = 0;
   private pooled = 0;
   private count = 0;
@@ -33,9 +33,10 @@ export class BufferPool {
     private readonly onAllocate: (bytes: number, label: string, buffer: GPUBuffer) => void,
   ) {}
 
-  acquire(bytes: number, label: string): GPUBuffer {
+  /** `forUpload`: the buffer will be filled by queue.writeBuffer, so it must not be one that pending commands use. */
+  acquire(bytes: number, label: string, forUpload: boolean): GPUBuffer {
     const size = sizeClass(bytes);
-    const list = this.free.get(size);
+    const list = (!forUpload && this.parked.get(size)?.length ? this.parked : this.free).get(size);
     if (list && list.length > 0) {
       this.pooled -= size;
       return list.pop()!;
@@ -50,14 +51,13 @@ export class BufferPool {
   /** `inFlight`: the buffer may be referenced by commands not yet submitted. */
   release(buffer: GPUBuffer, inFlight: boolean): void {
     this.pooled += buffer.size;
-    if (inFlight) this.parked.push(buffer);
-    else this.pushFree(buffer);
+    push(inFlight ? this.parked : this.free, buffer);
   }
 
-  /** Called right after a submit: parked buffers become reusable. */
+  /** Called right after a submit: parked buffers become reusable for uploads too. */
   afterSubmit(): void {
-    for (const b of this.parked) this.pushFree(b);
-    this.parked.length = 0;
+    for (const list of this.parked.values()) for (const b of list) push(this.free, b);
+    this.parked.clear();
   }
 
   /** Destroys every free buffer (not parked ones, which commands may still read). */
@@ -76,10 +76,10 @@ export class BufferPool {
   stats(): PoolStats {
     return { allocatedBytes: this.allocated, pooledBytes: this.pooled, buffers: this.count };
   }
+}
 
-  private pushFree(buffer: GPUBuffer): void {
-    let list = this.free.get(buffer.size);
-    if (!list) this.free.set(buffer.size, (list = []));
-    list.push(buffer);
-  }
+function push(lists: Map<number, GPUBuffer[]>, buffer: GPUBuffer): void {
+  let list = lists.get(buffer.size);
+  if (!list) lists.set(buffer.size, (list = []));
+  list.push(buffer);
 }
