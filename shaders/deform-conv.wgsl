@@ -12,6 +12,10 @@
 override HAS_MASK: bool = true;
 // Whether the GEMM adds a per-row bias.
 override HAS_BIAS: bool = false;
+// Whether lhs / rhs is contiguous along the depth (summed) index: neighbouring invocations then stage neighbouring
+// depth elements, so global reads stay coalesced whichever way an operand is laid out.
+override LHS_DEPTH_FAST: bool = false;
+override RHS_DEPTH_FAST: bool = false;
 
 struct DeformParams {
   // N·offsetGroups·K·P: one invocation per (sample, offset group, tap, output pixel).
@@ -227,15 +231,16 @@ fn gemm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
       // Stage lhs[row0.., r0..] and rhs[r0.., col0..]: 1024 elements each, 4 per invocation, zero beyond the edges.
       for (var q = 0u; q < 4u; q++) {
         let f = li + q * 256u;
-        let r = f / TILE;
-        let t = f % TILE;
-        let inDepth = r0 + r < gemm.depth;
+        let ra = select(f / TILE, f % DEPTH_TILE, LHS_DEPTH_FAST);
+        let ta = select(f % TILE, f / DEPTH_TILE, LHS_DEPTH_FAST);
         var av = 0.0;
-        if (inDepth && row0 + t < gemm.rows) { av = lhs[aBase + (row0 + t) * gemm.aIR.x + (r0 + r) * gemm.aIR.y]; }
-        aTile[r][t] = av;
+        if (r0 + ra < gemm.depth && row0 + ta < gemm.rows) { av = lhs[aBase + (row0 + ta) * gemm.aIR.x + (r0 + ra) * gemm.aIR.y]; }
+        aTile[ra][ta] = av;
+        let rb = select(f / TILE, f % DEPTH_TILE, RHS_DEPTH_FAST);
+        let tb = select(f % TILE, f / DEPTH_TILE, RHS_DEPTH_FAST);
         var bv = 0.0;
-        if (inDepth && col0 + t < gemm.cols) { bv = rhs[bBase + (r0 + r) * gemm.bRJ.x + (col0 + t) * gemm.bRJ.y]; }
-        bTile[r][t] = bv;
+        if (r0 + rb < gemm.depth && col0 + tb < gemm.cols) { bv = rhs[bBase + (r0 + rb) * gemm.bRJ.x + (col0 + tb) * gemm.bRJ.y]; }
+        bTile[rb][tb] = bv;
       }
       workgroupBarrier();
       for (var r = 0u; r < DEPTH_TILE; r++) {

@@ -123,7 +123,8 @@ function gemm(
   const max = e.device.limits.maxComputeWorkgroupsPerDimension;
   if (tilesX > max || tilesY > max || zCount > max) throw new Error(`deformConv: ${label} of ${rows}x${cols} (x${zCount}) needs more workgroups than the adapter dispatches`);
   e.dispatch({
-    shader: 'deform-conv', entry: 'gemm_tiled', constants: { HAS_BIAS: bias ? 1 : 0 }, label,
+    shader: 'deform-conv', entry: 'gemm_tiled', label,
+    constants: { HAS_BIAS: bias ? 1 : 0, LHS_DEPTH_FAST: lhs.rc[1] === 1 ? 1 : 0, RHS_DEPTH_FAST: rhs.rc[0] === 1 ? 1 : 0 },
     // Without a bias the weights stand in for the unread binding.
     bindings: {
       lhs: lhs.t, rhs: rhs.t, rowBias: bias ?? lhs.t, product: out,
