@@ -2,20 +2,14 @@
 //   1. deformable im2col: col[n, c·K + k, p] = mask · bilinear(x[n, c], sampling point of tap k at output pixel p),
 //      K = kh·kw taps, P = Ho·Wo output pixels; the sampling point is the regular conv tap shifted by the learned
 //      offset (dy, dx) of the tap's offset group; bilinear sampling reads zero outside the image;
-//   2. a grouped, batched GEMM with the weights [Cout, Cin/group · K].
-// The backward reuses the GEMM (gCol = wᵀ·gy, gW = gy·colᵀ) and turns gCol into gradients for x (a scatter through
-// the bilinear weights: float atomics by compare-exchange on the bits), and for offsets and mask (gathers).
+//   2. a grouped, batched matmul (shaders/matmul.wgsl) with the weights [Cout, Cin/group · K].
+// The backward's matmuls give gCol = wᵀ·gy and gW = gy·colᵀ; the entries here turn gCol into gradients for x (a
+// scatter through the bilinear weights: float atomics by compare-exchange on the bits) and offsets and mask (gathers).
 // Offsets are [N, 2·offsetGroups·K, Ho, Wo] ordered (dy, dx) per tap, mask [N, offsetGroups·K, Ho, Wo].
 // 1D dispatches fold over y beyond 65535 workgroups: i = gid.x + gid.y * num_workgroups.x * 256.
 
 // Whether a modulation mask is bound (deformable conv v1 when false: every tap weighs 1).
 override HAS_MASK: bool = true;
-// Whether the GEMM adds a per-row bias.
-override HAS_BIAS: bool = false;
-// Whether lhs / rhs is contiguous along the depth (summed) index: neighbouring invocations then stage neighbouring
-// depth elements, so global reads stay coalesced whichever way an operand is laid out.
-override LHS_DEPTH_FAST: bool = false;
-override RHS_DEPTH_FAST: bool = false;
 
 struct DeformParams {
   // N·offsetGroups·K·P: one invocation per (sample, offset group, tap, output pixel).
@@ -180,87 +174,4 @@ fn deform_grad_offset_mask(@builtin(global_invocation_id) gid: vec3<u32>, @built
   gOffset[s.offsetAt] = s.m * gDy;
   gOffset[s.offsetAt + geom.pixels] = s.m * gDx;
   if (HAS_MASK) { gMask[s.maskAt] = gm; }
-}
-
-// ---- grouped, batched GEMM ---------------------------------------------------------------------------------------
-// product[z](i, j) = rowBias[g·M + i] + Σ_b Σ_r lhs[z, b](i, r) · rhs[z, b](r, j), for z = zn·groups + g. Every operand is addressed
-// through strides (per zn, per g, per summed batch b, per row, per column), so the forward, wᵀ·gy and gy·colᵀ
-// are the same kernel without transposed copies.
-
-struct GemmParams {
-  rows: u32,
-  cols: u32,
-  depth: u32,
-  groups: u32,
-  // Batches summed into each output (the weight gradient sums over samples).
-  sumBatches: u32,
-  // (per zn, per g, per summed batch, unused) and (per row, per column).
-  aZ: vec4<u32>,
-  aIR: vec2<u32>,
-  bZ: vec4<u32>,
-  bRJ: vec2<u32>,
-  cZ: vec4<u32>,
-  cIJ: vec2<u32>,
-}
-
-@group(0) @binding(9) var<storage, read> lhs: array<f32>;
-@group(0) @binding(10) var<storage, read> rhs: array<f32>;
-@group(0) @binding(11) var<storage, read> rowBias: array<f32>;
-@group(0) @binding(12) var<storage, read_write> product: array<f32>;
-@group(0) @binding(13) var<uniform> gemm: GemmParams;
-
-const TILE = 64u;
-const DEPTH_TILE = 16u;
-var<workgroup> aTile: array<array<f32, TILE>, DEPTH_TILE>;
-var<workgroup> bTile: array<array<f32, TILE>, DEPTH_TILE>;
-
-// One workgroup: a 64 × 64 tile of product[z] (workgroup (x, y, z) = (column tile, row tile, z)). One invocation: the 4 × 4
-// outputs (ty + 16·u, tx + 16·v), accumulated in registers over depth chunks of 16 staged in workgroup memory.
-@compute @workgroup_size(16, 16)
-fn gemm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-              @builtin(local_invocation_index) li: u32) {
-  let zn = wid.z / gemm.groups;
-  let zg = wid.z % gemm.groups;
-  let row0 = wid.y * TILE;
-  let col0 = wid.x * TILE;
-  var acc: array<vec4<f32>, 4>;
-  for (var bt = 0u; bt < gemm.sumBatches; bt++) {
-    let aBase = zn * gemm.aZ.x + zg * gemm.aZ.y + bt * gemm.aZ.z;
-    let bBase = zn * gemm.bZ.x + zg * gemm.bZ.y + bt * gemm.bZ.z;
-    for (var r0 = 0u; r0 < gemm.depth; r0 += DEPTH_TILE) {
-      // Stage lhs[row0.., r0..] and rhs[r0.., col0..]: 1024 elements each, 4 per invocation, zero beyond the edges.
-      for (var q = 0u; q < 4u; q++) {
-        let f = li + q * 256u;
-        let ra = select(f / TILE, f % DEPTH_TILE, LHS_DEPTH_FAST);
-        let ta = select(f % TILE, f / DEPTH_TILE, LHS_DEPTH_FAST);
-        var av = 0.0;
-        if (r0 + ra < gemm.depth && row0 + ta < gemm.rows) { av = lhs[aBase + (row0 + ta) * gemm.aIR.x + (r0 + ra) * gemm.aIR.y]; }
-        aTile[ra][ta] = av;
-        let rb = select(f / TILE, f % DEPTH_TILE, RHS_DEPTH_FAST);
-        let tb = select(f % TILE, f / DEPTH_TILE, RHS_DEPTH_FAST);
-        var bv = 0.0;
-        if (r0 + rb < gemm.depth && col0 + tb < gemm.cols) { bv = rhs[bBase + (r0 + rb) * gemm.bRJ.x + (col0 + tb) * gemm.bRJ.y]; }
-        bTile[rb][tb] = bv;
-      }
-      workgroupBarrier();
-      for (var r = 0u; r < DEPTH_TILE; r++) {
-        let bv = vec4<f32>(bTile[r][lid.x], bTile[r][lid.x + 16u], bTile[r][lid.x + 32u], bTile[r][lid.x + 48u]);
-        for (var u = 0u; u < 4u; u++) {
-          acc[u] += aTile[r][lid.y + 16u * u] * bv;
-        }
-      }
-      workgroupBarrier();
-    }
-  }
-  let cBase = zn * gemm.cZ.x + zg * gemm.cZ.y;
-  for (var u = 0u; u < 4u; u++) {
-    let row = row0 + lid.y + 16u * u;
-    if (row >= gemm.rows) { continue; }
-    var shift = 0.0;
-    if (HAS_BIAS) { shift = rowBias[zg * gemm.rows + row]; }
-    for (var v = 0u; v < 4u; v++) {
-      let column = col0 + lid.x + 16u * v;
-      if (column < gemm.cols) { product[cBase + row * gemm.cIJ.x + column * gemm.cIJ.y] = acc[u][v] + shift; }
-    }
-  }
 }

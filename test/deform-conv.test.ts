@@ -176,8 +176,8 @@ describe('deformConv', () => {
     });
   }
 
-  it('spans several GEMM tiles: forward, and every gradient along a random direction', async () => {
-    // Cout 70 and Ho·Wo 90 exceed one 64 x 64 tile, Cin·K 180 is not a multiple of the depth tile; too large for
+  it('spans several matmul tiles: forward, and every gradient along a random direction', async () => {
+    // Cout 70 and Ho·Wo 90 exceed one 64 x 64 tile, Cin/group·K 90 is not a multiple of the depth tile; too large for
     // element-wise finite differences, so each gradient g is checked through ⟨g, v⟩ = d/dt loss(input + t·v).
     const e = await testEngine();
     const s: Setup = { x: [2, 20, 9, 10], w: [70, 10, 3, 3], options: { pads: [1, 1, 1, 1], group: 2, offsetGroup: 2 }, mask: true, bias: true };

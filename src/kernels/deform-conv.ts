@@ -1,12 +1,12 @@
 // Deformable convolution v2 (shaders/deform-conv.wgsl), 2D, as torchvision.ops.deform_conv2d and ONNX DeformConv:
 // x [N, Cin, H, W], offset [N, 2·offsetGroup·kh·kw, Ho, Wo] ordered (dy, dx) per tap, mask [N, offsetGroup·kh·kw,
 // Ho, Wo] (already through a sigmoid, or null for v1), weight [Cout, Cin/group, kh, kw], bias [Cout] or null.
-// Forward: deformable im2col, then a grouped GEMM. Backward: the GEMM again for the column and weight gradients,
-// then the columns' gradient is sent back through the bilinear sampling to x, offsets and mask.
+// Forward: deformable im2col, then a grouped matmul with the weights. Backward: matmuls for the column and weight
+// gradients, then the columns' gradient is sent back through the bilinear sampling to x, offsets and mask.
 import { record } from '../engine/autograd.ts';
-import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { expectF32 } from './elementwise.ts';
+import { add, expectF32 } from './elementwise.ts';
+import { matmul } from './matmul.ts';
 import { sum } from './reduce.ts';
 
 export interface DeformConvOptions {
@@ -37,9 +37,6 @@ interface DeformGeometry {
   pads: [number, number];
   dilations: [number, number];
 }
-
-/** Output tile edge of the GEMM's workgroups (TILE in shaders/deform-conv.wgsl). */
-const TILE = 64;
 
 function pair(name: string, v: readonly number[] | undefined, fill: number, min: number): [number, number] {
   const out = v ? [...v] : [fill, fill];
@@ -103,39 +100,6 @@ function deformParams(g: DeformGeometry) {
   };
 }
 
-interface GemmOperand {
-  t: Tensor;
-  /** Element strides per zn (sample), per group, per summed batch. */
-  z: [number, number, number];
-  /** Element strides per row and per column (of this operand's matrix). */
-  rc: [number, number];
-}
-
-/**
- * product[z] = lhs[z] · rhs[z] (+ bias per row), z = zn·groups + g, summed over `sumBatches`; shapes in elements:
- * rows × depth times depth × cols.
- */
-function gemm(
-  e: Engine, label: string, out: Tensor, rows: number, cols: number, depth: number, zCount: number, groups: number,
-  sumBatches: number, lhs: GemmOperand, rhs: GemmOperand, outStrides: { z: [number, number]; rc: [number, number] }, bias: Tensor | null,
-): void {
-  const [tilesX, tilesY] = [Math.ceil(cols / TILE), Math.ceil(rows / TILE)];
-  const max = e.device.limits.maxComputeWorkgroupsPerDimension;
-  if (tilesX > max || tilesY > max || zCount > max) throw new Error(`deformConv: ${label} of ${rows}x${cols} (x${zCount}) needs more workgroups than the adapter dispatches`);
-  e.dispatch({
-    shader: 'deform-conv', entry: 'gemm_tiled', label,
-    constants: { HAS_BIAS: bias ? 1 : 0, LHS_DEPTH_FAST: lhs.rc[1] === 1 ? 1 : 0, RHS_DEPTH_FAST: rhs.rc[0] === 1 ? 1 : 0 },
-    // Without a bias the weights stand in for the unread binding.
-    bindings: {
-      lhs: lhs.t, rhs: rhs.t, rowBias: bias ?? lhs.t, product: out,
-      gemm: {
-        rows, cols, depth, groups, sumBatches, aZ: lhs.z, aIR: lhs.rc, bZ: rhs.z, bRJ: rhs.rc, cZ: [...outStrides.z, 0], cIJ: outStrides.rc,
-      },
-    },
-    workgroups: [tilesX, tilesY, zCount],
-  });
-}
-
 /** The sampled, modulated columns [N, Cin·kh·kw, Ho·Wo]. */
 function deformColumns(x: Tensor, offset: Tensor, mask: Tensor | null, g: DeformGeometry): Tensor {
   const e = x.engine;
@@ -157,32 +121,28 @@ export function deformConv(x: Tensor, offset: Tensor, mask: Tensor | null, w: Te
   const P = g.outHeight * g.outWidth;
   const M = g.cout / g.group;
   const Kg = (g.cin / g.group) * taps;
-  const colSample = g.cin * taps * P;
-  const outSample = g.cout * P;
+  // The weights and columns as per-group matrices: w [1, G, M, Kg] broadcast over samples, col [N, G, Kg, P].
+  const groupedWeights = () => e.view(w, [1, g.group, M, Kg]);
+  const groupedColumns = (col: Tensor) => e.view(col, [g.batch, g.group, Kg, P]);
 
-  const col = deformColumns(x, offset, mask, g);
-  const out = e.empty([g.batch, g.cout, g.outHeight, g.outWidth]);
-  // out[n, g·M + i, p] = Σ_r w[g·M + i, r] · col[n, g·Kg + r, p] + b
-  gemm(e, 'deformConv.gemm', out, M, P, Kg, g.batch * g.group, g.group, 1,
-    { t: w, z: [0, M * Kg, 0], rc: [Kg, 1] },
-    { t: col, z: [colSample, Kg * P, 0], rc: [P, 1] },
-    { z: [outSample, M * P], rc: [P, 1] }, b);
-  col.dispose();
+  // out[n, g·M + i, p] = Σ_r w[g·M + i, r] · col[n, g·Kg + r, p] (+ b)
+  const out = e.noGrad(() =>
+    e.tidy(() => {
+      const y = e.view(matmul(groupedWeights(), groupedColumns(deformColumns(x, offset, mask, g))), [g.batch, g.cout, P]);
+      return e.view(b ? add(y, e.view(b, [g.cout, 1])) : y, [g.batch, g.cout, g.outHeight, g.outWidth]);
+    }),
+  );
 
   const inputs = mask ? [x, offset, mask, w] : [x, offset, w];
   if (b) inputs.push(b);
   return record('deformConv', inputs, out, (gyOut) => {
-    const needColumnGrad = x.requiresGrad || offset.requiresGrad || (mask?.requiresGrad ?? false);
+    const gy = e.view(gyOut, [g.batch, g.group, M, P]);
     let gx: Tensor | null = null;
     let gOffset: Tensor | null = null;
     let gMask: Tensor | null = null;
-    if (needColumnGrad) {
+    if (x.requiresGrad || offset.requiresGrad || mask?.requiresGrad) {
       // gCol[n, g·Kg + i, p] = Σ_m w[g·M + m, i] · gy[n, g·M + m, p]
-      const gCol = e.empty([g.batch, g.cin * taps, P]);
-      gemm(e, 'deformConv.backward.columns', gCol, Kg, P, M, g.batch * g.group, g.group, 1,
-        { t: w, z: [0, M * Kg, 0], rc: [1, Kg] },
-        { t: gyOut, z: [outSample, M * P, 0], rc: [P, 1] },
-        { z: [colSample, Kg * P], rc: [P, 1] }, null);
+      const gCol = matmul(groupedWeights(), gy, { transposeA: true });
       const params = deformParams(g);
       const sampling = { offset, mask: mask ?? offset, gCol, geom: params };
       const constants = { HAS_MASK: mask ? 1 : 0 };
@@ -193,29 +153,22 @@ export function deformConv(x: Tensor, offset: Tensor, mask: Tensor | null, w: Te
           shader: 'deform-conv', entry: 'deform_grad_input', constants, label: 'deformConv.backward.input',
           bindings: { ...sampling, gxBits }, workgroups: e.groups1D(params.n, 256),
         });
-        gxBits.dispose();
       }
       if (offset.requiresGrad || mask?.requiresGrad) {
         gOffset = e.empty(offset.shape);
-        // Without a mask (or one that needs no gradient) a scratch tensor takes the mask gradient.
+        // Without a mask a scratch tensor takes the (unwritten) mask gradient.
         gMask = e.empty(mask ? mask.shape : [1]);
         e.dispatch({
           shader: 'deform-conv', entry: 'deform_grad_offset_mask', constants, label: 'deformConv.backward.offsetMask',
           bindings: { ...sampling, x, gOffset, gMask }, workgroups: e.groups1D(params.n, 256),
         });
       }
-      gCol.dispose();
     }
+    // gW[g·M + i, j] = Σ_n Σ_p gy[n, g·M + i, p] · col[n, g·Kg + j, p]; the columns are sampled again rather than kept.
     let gw: Tensor | null = null;
     if (w.requiresGrad) {
-      // gW[g·M + i, j] = Σ_n Σ_p gy[n, g·M + i, p] · col[n, g·Kg + j, p]
-      const colAgain = deformColumns(x, offset, mask, g);
-      gw = e.empty(w.shape);
-      gemm(e, 'deformConv.backward.weight', gw, M, Kg, P, g.group, g.group, g.batch,
-        { t: gyOut, z: [0, M * P, outSample], rc: [P, 1] },
-        { t: colAgain, z: [0, Kg * P, colSample], rc: [1, P] },
-        { z: [0, M * Kg], rc: [Kg, 1] }, null);
-      colAgain.dispose();
+      const perSample = matmul(gy, groupedColumns(deformColumns(x, offset, mask, g)), { transposeB: true });
+      gw = e.view(g.batch > 1 ? sum(perSample, 0) : perSample, w.shape);
     }
     const grads = [x.requiresGrad ? gx : null, offset.requiresGrad ? gOffset : null];
     if (mask) grads.push(mask.requiresGrad ? gMask : null);
