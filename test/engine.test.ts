@@ -178,6 +178,23 @@ describe('scopes and autograd bookkeeping', () => {
     expect(e.stats().liveTensors).toBe(before);
   });
 
+  it('beginScope frees what async code created, except what end() keeps', async () => {
+    const e = await testEngine();
+    const before = e.stats().liveTensors;
+    const scope = e.beginScope();
+    const a = e.fill([4], 1);
+    await a.data();
+    const b = e.add(a, a);
+    const param = e.param(e.fill([2], 0));
+    scope.end({ b });
+    expect(a.isDisposed).toBe(true);
+    expect(b.isDisposed).toBe(false);
+    expect(e.stats().liveTensors).toBe(before + 2);
+    expect(() => scope.end()).toThrow('end() was called twice');
+    b.dispose();
+    param.dispose();
+  });
+
   it('accumulates leaf gradients through shared inputs and across backward calls', async () => {
     const e = await testEngine();
     const x = e.param(e.tensor([1, 2, 3], [3]));

@@ -263,23 +263,43 @@ export class Engine {
    * and those passed to keep(). Returned tensors belong to the enclosing scope.
    */
   tidy<T>(fn: () => T): T {
-    const scope: Scope = new Set();
-    this.scopes.push(scope);
+    const scope = this.beginScope();
     let result: T;
     try {
       result = fn();
-    } finally {
-      this.scopes.pop();
+    } catch (e) {
+      scope.end();
+      throw e;
     }
-    if (result instanceof Promise) throw new Error('tidy: the function returned a Promise; tidy only tracks synchronous work');
-    const survivors = new Set<Tensor>();
-    collectTensors(result, survivors);
-    const parent = this.scopes[this.scopes.length - 1];
-    for (const t of scope) {
-      if (survivors.has(t)) parent?.add(t);
-      else t.dispose();
+    if (result instanceof Promise) {
+      scope.end();
+      throw new Error('tidy: the function returned a Promise; tidy only tracks synchronous work (use beginScope)');
     }
+    scope.end(result);
     return result;
+  }
+
+  /**
+   * A scope for code that awaits, where tidy cannot follow: every tensor created until `end(keep)` is disposed then,
+   * except the tensors found in `keep` (arrays and plain objects are searched), which move to the enclosing scope.
+   */
+  beginScope(): { end: (keep?: unknown) => void } {
+    const scope: Scope = new Set();
+    this.scopes.push(scope);
+    return {
+      end: (keep?: unknown) => {
+        const at = this.scopes.lastIndexOf(scope);
+        if (at < 0) throw new Error('scope: end() was called twice');
+        this.scopes.splice(at, 1);
+        const survivors = new Set<Tensor>();
+        collectTensors(keep, survivors);
+        const parent = this.scopes[at - 1];
+        for (const t of scope) {
+          if (survivors.has(t)) parent?.add(t);
+          else t.dispose();
+        }
+      },
+    };
   }
 
   /** Exempts `t` from every open tidy scope (parameters, optimizer state, anything that must outlive a step). */
