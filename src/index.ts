@@ -19,3 +19,4 @@ export * from './kernels/batchnorm.ts';
 export * from './kernels/random.ts';
 export * from './kernels/init.ts';
 export * from './kernels/deform-conv.ts';
+export * from './train/synthetic.ts';
