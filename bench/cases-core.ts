@@ -1,0 +1,57 @@
+// Engine-core benchmark cases (issue 2): matmul, a reduction, softmax and an elementwise chain.
+import { add, matmul, mul, relu, sigmoid, softmax, sum } from '../src/index.ts';
+import type { BenchCase } from './harness.ts';
+import { oursRunner, randomTensor } from './ours.ts';
+import { peerRunner } from './peer.ts';
+
+const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+function matmulCase(m: number, k: number, n: number): BenchCase {
+  return {
+    name: `matmul ${m}x${k}x${n}`, op: 'matmul', shape: `[${m},${k}]x[${k},${n}]`, flops: 2 * m * n * k,
+    ours: (e) => oursRunner(e, () => [randomTensor(e, [m, k], 1), randomTensor(e, [k, n], 2)], ([a, b]) => matmul(a, b)),
+    peer: (tf) => peerRunner(tf, () => [tf.randomNormal([m, k]), tf.randomNormal([k, n])], ([a, b]) => tf.matMul(a, b)),
+  };
+}
+
+export function coreCases(quick: boolean): BenchCase[] {
+  const rows = quick ? 512 : 2048;
+  const cols = 2048;
+  const softShape = quick ? [2, 8, 64, 64] : [2, 8, 256, 256];
+  const chainShape = quick ? [4, 16, 64, 64] : [16, 64, 64, 64];
+  return [
+    matmulCase(256, 256, 256),
+    matmulCase(512, 512, 512),
+    ...(quick ? [] : [matmulCase(1024, 1024, 1024)]),
+    {
+      name: 'sum over rows', op: 'sum', shape: `[${rows},${cols}] axis 1`, flops: rows * cols,
+      ours: (e) => oursRunner(e, () => [randomTensor(e, [rows, cols])], ([x]) => sum(x, 1)),
+      peer: (tf) => peerRunner(tf, () => tf.randomNormal([rows, cols]), (x) => tf.sum(x, 1)),
+    },
+    {
+      name: 'sum over columns', op: 'sum', shape: `[${rows},${cols}] axis 0`, flops: rows * cols,
+      ours: (e) => oursRunner(e, () => [randomTensor(e, [rows, cols])], ([x]) => sum(x, 0)),
+      peer: (tf) => peerRunner(tf, () => tf.randomNormal([rows, cols]), (x) => tf.sum(x, 0)),
+    },
+    {
+      // ~5 flops per element: max, subtract, exp, sum, divide.
+      name: 'softmax last axis', op: 'softmax', shape: '[512,1000] axis -1', flops: 5 * 512 * 1000,
+      ours: (e) => oursRunner(e, () => [randomTensor(e, [512, 1000])], ([x]) => softmax(x, -1)),
+      peer: (tf) => peerRunner(tf, () => tf.randomNormal([512, 1000]), (x) => tf.softmax(x, -1)),
+    },
+    {
+      name: 'softmax channels', op: 'softmax', shape: `[${softShape}] axis 1`, flops: 5 * prod(softShape),
+      ours: (e) => oursRunner(e, () => [randomTensor(e, softShape)], ([x]) => softmax(x, 1)),
+      // tfjs softmax works on the last axis only: NCHW channel softmax needs transposes around it.
+      peer: (tf) => peerRunner(tf, () => tf.randomNormal(softShape), (x) => tf.transpose(tf.softmax(tf.transpose(x, [0, 2, 3, 1])), [0, 3, 1, 2])),
+      peerNote: 'tfjs softmax is last-axis only: transpose, softmax, transpose back',
+    },
+    {
+      name: 'elementwise chain', op: 'elementwise', shape: `sigmoid(relu(x*a+b)) [${chainShape}]`, flops: 4 * prod(chainShape),
+      ours: (e) => oursRunner(e, () => [randomTensor(e, chainShape), randomTensor(e, [chainShape[1], 1, 1], 2), randomTensor(e, [chainShape[1], 1, 1], 3)],
+        ([x, a, b]) => sigmoid(relu(add(mul(x, a), b)))),
+      peer: (tf) => peerRunner(tf, () => [tf.randomNormal(chainShape), tf.randomNormal([chainShape[1], 1, 1]), tf.randomNormal([chainShape[1], 1, 1])],
+        ([x, a, b]) => tf.sigmoid(tf.relu(tf.add(tf.mul(x, a), b)))),
+    },
+  ];
+}
