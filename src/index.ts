@@ -20,3 +20,5 @@ export * from './kernels/random.ts';
 export * from './kernels/init.ts';
 export * from './kernels/deform-conv.ts';
 export * from './train/synthetic.ts';
+export * from './train/volume.ts';
+export * from './models/model.ts';
