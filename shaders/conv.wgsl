@@ -14,18 +14,18 @@
 // Workgroups: x = column tiles (folded into y beyond the adapter's limit), y = row tiles (params.mTiles of them) times
 // the fold, z = group (times stride phases or K splits).
 
-const TILE_M = 8u;
-const TILE_N = 256u;
+// The workgroup is WG_X x WG_Y = 256 invocations; each accumulates ROWS x COLS outputs, so the output tile is
+// TILE_M = WG_Y·ROWS rows by TILE_N = WG_X·COLS = 256 columns. ROWS shrinks the tile for convolutions with few output
+// channels per group (src/kernels/conv.ts picks it). On lavapipe 8x8 per invocation beats 8x4 by about 2x.
+// Each invocation gathers one im2col column (TILE_N = 256 = invocations) at every row of the K tile.
+const WG_X = 32u;
+const WG_Y = 8u;
+const COLS = 8u;
 const TILE_K = 16u;
-const ROWS = 8u;
-const COLS = 4u;
-const WG_X = TILE_N / COLS;
-const WG_Y = TILE_M / ROWS;
+const TILE_N = WG_X * COLS;
 const THREADS = WG_X * WG_Y;
-// The im2col tile load: each invocation gathers LOAD_COLS columns (fixed for the whole K loop) at LOAD_ROWS rows.
-const LOAD_COLS = max(1u, TILE_N / THREADS);
-const LOAD_ROW_STEP = max(1u, THREADS / TILE_N);
-const LOAD_ROWS = TILE_K / LOAD_ROW_STEP;
+override ROWS: u32 = 8u;
+override TILE_M = WG_Y * ROWS;
 
 struct ConvParams {
   batch: i32,
@@ -75,6 +75,21 @@ fn flatten(c: vec3<i32>, s: vec3<i32>) -> i32 {
   return (c.x * s.y + c.y) * s.z + c.z;
 }
 
+// (batch, z, y, x) of position i in a batch of grids of `s`.
+fn grid_position(i: i32, s: vec3<i32>) -> vec4<i32> {
+  return vec4(i / volume(s), unflatten(i % volume(s), s));
+}
+
+// The position `step` further along x, carried into y, z and batch by subtraction: divisions are scalarized on CPU
+// adapters (lavapipe) and cost more than a whole output's arithmetic.
+fn advance(p: vec4<i32>, step: i32, s: vec3<i32>) -> vec4<i32> {
+  var q = p + vec4(0, 0, 0, step);
+  while (q.w >= s.z) { q.w -= s.z; q.z++; }
+  while (q.z >= s.y) { q.z -= s.y; q.y++; }
+  while (q.y >= s.x) { q.y -= s.x; q.x++; }
+  return q;
+}
+
 fn contains(s: vec3<i32>, c: vec3<i32>) -> bool {
   return all(c >= vec3(0)) && all(c < s);
 }
@@ -97,13 +112,18 @@ fn tile_origin(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<i32> {
   return vec2(i32(wid.y % params.mTiles) * i32(TILE_M), i32(wid.x + (wid.y / params.mTiles) * nwg.x) * i32(TILE_N));
 }
 
-// acc[i][j] += Σ_k aTile[k][lid.y·ROWS + i] · bTile[k][lid.x + j·WG_X] over the staged tiles.
-fn multiply_tiles(acc: ptr<function, array<vec4<f32>, ROWS>>, lid: vec3<u32>) {
+// acc[i·COLS/4 + c][j] += Σ_k aTile[k][lid.y·ROWS + i] · bTile[k][lid.x + (4c + j)·WG_X] over the staged tiles:
+// row i, column 4c + j of this invocation's block.
+fn multiply_tiles(acc: ptr<function, array<vec4<f32>, 16>>, lid: vec3<u32>) {
   for (var k = 0u; k < TILE_K; k++) {
-    let bk = k * TILE_N + lid.x;
-    let bv = vec4(bTile[bk], bTile[bk + WG_X], bTile[bk + 2u * WG_X], bTile[bk + 3u * WG_X]);
+    var bv: array<vec4<f32>, COLS / 4u>;
+    for (var c = 0u; c < COLS / 4u; c++) {
+      let bk = k * TILE_N + lid.x + 4u * c * WG_X;
+      bv[c] = vec4(bTile[bk], bTile[bk + WG_X], bTile[bk + 2u * WG_X], bTile[bk + 3u * WG_X]);
+    }
     for (var i = 0u; i < ROWS; i++) {
-      (*acc)[i] = fma(vec4(aTile[k * TILE_M + lid.y * ROWS + i]), bv, (*acc)[i]);
+      let av = aTile[k * TILE_M + lid.y * ROWS + i];
+      for (var c = 0u; c < COLS / 4u; c++) { (*acc)[i * COLS / 4u + c] += av * bv[c]; }
     }
   }
 }
@@ -120,46 +140,36 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let g = i32(wid.z);
   let cig = params.cin / params.group;
   let cog = params.cout / params.group;
+  let taps = volume(params.kernel);
   let origin = tile_origin(wid, nwg);
   let inVol = volume(params.inSize);
   let outVol = volume(params.outSize);
   let cols = params.batch * outVol;
-  let loadCol = i32(flat % TILE_N);
-  let loadRow = i32(flat / TILE_N);
 
-  // Window corner in the input of each column this invocation gathers, and its (batch, group) channel-0 offset.
-  var corner: array<vec3<i32>, LOAD_COLS>;
-  var base: array<i32, LOAD_COLS>;
-  for (var q = 0u; q < LOAD_COLS; q++) {
-    let n = origin.y + loadCol + i32(q * THREADS);
-    corner[q] = unflatten(n % outVol, params.outSize) * params.strides - params.pads;
-    base[q] = select(-1, (n / outVol * params.cin + g * cig) * inVol, n < cols);
-  }
+  // The im2col column this invocation gathers: its output pixel's window corner in the input, and the offset of
+  // the pixel's batch item at the group's first input channel (-1 past the last column).
+  let column = origin.y + i32(flat);
+  let corner = unflatten(column % outVol, params.outSize) * params.strides - params.pads;
+  let base = select(-1, (column / outVol * params.cin + g * cig) * inVol, column < cols);
 
-  var acc: array<vec4<f32>, ROWS>;
+  var acc: array<vec4<f32>, 16>;
   for (var kz = 0; kz < params.kernel.x; kz++) {
     for (var ky = 0; ky < params.kernel.y; ky++) {
       for (var kx = 0; kx < params.kernel.z; kx++) {
         let tap = vec3(kz, ky, kx);
         let tapIndex = flatten(tap, params.kernel);
-        // Offset of input channel 0 under this tap per gathered column; -1 in the padding.
-        var offset: array<i32, LOAD_COLS>;
-        for (var q = 0u; q < LOAD_COLS; q++) {
-          let at = corner[q] + tap * params.dilations;
-          offset[q] = select(-1, base[q] + flatten(at, params.inSize), base[q] >= 0 && contains(params.inSize, at));
-        }
+        let at = corner + tap * params.dilations;
+        // Input offset of channel 0 under this tap; -1 in the padding.
+        let offset = select(-1, base + flatten(at, params.inSize), base >= 0 && contains(params.inSize, at));
         for (var c0 = 0; c0 < cig; c0 += i32(TILE_K)) {
           for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
             let co = origin.x + i32(i % TILE_M);
             let ci = c0 + i32(i / TILE_M);
-            aTile[i] = load_w(((g * cog + co) * cig + ci) * volume(params.kernel) + tapIndex, co < cog && ci < cig);
+            aTile[i] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
           }
-          for (var s = 0u; s < LOAD_ROWS; s++) {
-            let k = u32(loadRow) + s * LOAD_ROW_STEP;
+          for (var k = 0u; k < TILE_K; k++) {
             let ci = c0 + i32(k);
-            for (var q = 0u; q < LOAD_COLS; q++) {
-              bTile[k * TILE_N + u32(loadCol) + q * THREADS] = load_x(offset[q] + ci * inVol, offset[q] >= 0 && ci < cig);
-            }
+            bTile[k * TILE_N + flat] = load_x(offset + ci * inVol, offset >= 0 && ci < cig);
           }
           workgroupBarrier();
           multiply_tiles(&acc, lid);
@@ -169,13 +179,15 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     }
   }
 
-  for (var i = 0u; i < ROWS; i++) {
-    let co = origin.x + i32(lid.y * ROWS + i);
-    if (co >= cog) { break; }
-    let b = bias_of(g * cog + co);
-    for (var j = 0u; j < COLS; j++) {
-      let n = origin.y + i32(lid.x + j * WG_X);
-      if (n < cols) { yOut[(n / outVol * params.cout + g * cog + co) * outVol + n % outVol] = acc[i][j] + b; }
+  var at = grid_position(origin.y + i32(lid.x), params.outSize);
+  for (var j = 0u; j < COLS; j++) {
+    if (j > 0u) { at = advance(at, i32(WG_X), params.outSize); }
+    let pixel = (at.x * params.cout + g * cog) * outVol + flatten(at.yzw, params.outSize);
+    for (var i = 0u; i < ROWS; i++) {
+      let co = origin.x + i32(lid.y * ROWS + i);
+      if (co < cog && at.x < params.batch) {
+        yOut[pixel + co * outVol] = acc[i * COLS / 4u + j / 4u][j % 4u] + bias_of(g * cog + co);
+      }
     }
   }
 }
@@ -217,14 +229,13 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   let residue = unflatten(i32(wid.z) % phases, params.strides);
   let cig = params.cin / params.group;
   let cog = params.cout / params.group;
+  let taps = volume(params.kernel);
   let origin = tile_origin(wid, nwg);
   let inVol = volume(params.inSize);
   let outVol = volume(params.outSize);
-  // Input positions of this phase form a grid of `extent` (the last row of an axis may fall outside the input).
+  // Input positions of this phase form a grid of `extent` (its last row along an axis may fall outside the input).
   let extent = (params.inSize + params.strides - 1) / params.strides;
   let cols = params.batch * volume(extent);
-  let loadCol = i32(flat % TILE_N);
-  let loadRow = i32(flat / TILE_N);
 
   let tz = axis_taps(residue.x, params.strides.x, params.dilations.x, params.pads.x, params.kernel.x);
   let ty = axis_taps(residue.y, params.strides.y, params.dilations.y, params.pads.y, params.kernel.y);
@@ -232,41 +243,33 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   let first = vec3(tz.first, ty.first, tx.first);
   let count = vec3(tz.count, ty.count, tx.count);
   let period = vec3(tz.period, ty.period, tx.period);
-  let shift = vec3(tz.shift, ty.shift, tx.shift);
   let delta = vec3(tz.delta, ty.delta, tx.delta);
 
-  var corner: array<vec3<i32>, LOAD_COLS>;
-  var base: array<i32, LOAD_COLS>;
-  for (var q = 0u; q < LOAD_COLS; q++) {
-    let n = origin.y + loadCol + i32(q * THREADS);
-    let j = unflatten(n % volume(extent), extent);
-    corner[q] = j + shift;
-    base[q] = select(-1, (n / volume(extent) * params.cout + g * cog) * outVol, n < cols && all(residue + j * params.strides < params.inSize));
-  }
+  // The column this invocation gathers: its output position for the phase's first tap, and the offset of its batch
+  // item at the group's first output channel (-1 past the last column or outside the input).
+  let column = origin.y + i32(flat);
+  let j = unflatten(column % volume(extent), extent);
+  let corner = j + vec3(tz.shift, ty.shift, tx.shift);
+  let inside = column < cols && all(residue + j * params.strides < params.inSize);
+  let base = select(-1, (column / volume(extent) * params.cout + g * cog) * outVol, inside);
 
-  var acc: array<vec4<f32>, ROWS>;
+  var acc: array<vec4<f32>, 16>;
   for (var a = 0; a < count.x; a++) {
     for (var b = 0; b < count.y; b++) {
       for (var c = 0; c < count.z; c++) {
         let t = vec3(a, b, c);
         let tapIndex = flatten(first + t * period, params.kernel);
-        var offset: array<i32, LOAD_COLS>;
-        for (var q = 0u; q < LOAD_COLS; q++) {
-          let o = corner[q] - t * delta;
-          offset[q] = select(-1, base[q] + flatten(o, params.outSize), base[q] >= 0 && contains(params.outSize, o));
-        }
+        let o = corner - t * delta;
+        let offset = select(-1, base + flatten(o, params.outSize), base >= 0 && contains(params.outSize, o));
         for (var c0 = 0; c0 < cog; c0 += i32(TILE_K)) {
           for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
             let ci = origin.x + i32(i % TILE_M);
             let co = c0 + i32(i / TILE_M);
-            aTile[i] = load_w(((g * cog + co) * cig + ci) * volume(params.kernel) + tapIndex, co < cog && ci < cig);
+            aTile[i] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
           }
-          for (var s = 0u; s < LOAD_ROWS; s++) {
-            let k = u32(loadRow) + s * LOAD_ROW_STEP;
+          for (var k = 0u; k < TILE_K; k++) {
             let co = c0 + i32(k);
-            for (var q = 0u; q < LOAD_COLS; q++) {
-              bTile[k * TILE_N + u32(loadCol) + q * THREADS] = load_y(offset[q] + co * outVol, offset[q] >= 0 && co < cog);
-            }
+            bTile[k * TILE_N + flat] = load_y(offset + co * outVol, offset >= 0 && co < cog);
           }
           workgroupBarrier();
           multiply_tiles(&acc, lid);
@@ -276,15 +279,15 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     }
   }
 
-  for (var i = 0u; i < ROWS; i++) {
-    let ci = origin.x + i32(lid.y * ROWS + i);
-    if (ci >= cig) { break; }
-    let b = bias_of(g * cig + ci);
-    for (var jj = 0u; jj < COLS; jj++) {
-      let n = origin.y + i32(lid.x + jj * WG_X);
-      let at = residue + unflatten(n % volume(extent), extent) * params.strides;
-      if (n < cols && all(at < params.inSize)) {
-        xOut[(n / volume(extent) * params.cin + g * cig + ci) * inVol + flatten(at, params.inSize)] = acc[i][jj] + b;
+  var grid = grid_position(origin.y + i32(lid.x), extent);
+  for (var jj = 0u; jj < COLS; jj++) {
+    if (jj > 0u) { grid = advance(grid, i32(WG_X), extent); }
+    let at = residue + grid.yzw * params.strides;
+    let pixel = (grid.x * params.cin + g * cig) * inVol + flatten(at, params.inSize);
+    for (var i = 0u; i < ROWS; i++) {
+      let ci = origin.x + i32(lid.y * ROWS + i);
+      if (ci < cig && grid.x < params.batch && all(at < params.inSize)) {
+        xOut[pixel + ci * inVol] = acc[i * COLS / 4u + jj / 4u][jj % 4u] + bias_of(g * cig + ci);
       }
     }
   }
@@ -305,18 +308,13 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   let outVol = volume(params.outSize);
   let taps = volume(params.kernel);
   let cols = cig * taps;
-  let loadCol = i32(flat % TILE_N);
-  let loadRow = i32(flat / TILE_N);
   let outW = params.outSize.z;
 
-  // Where each gathered column's tap sits relative to an output pixel's position scaled by the stride.
-  var shift: array<vec3<i32>, LOAD_COLS>;
-  var base: array<i32, LOAD_COLS>;
-  for (var q = 0u; q < LOAD_COLS; q++) {
-    let c = origin.y + loadCol + i32(q * THREADS);
-    shift[q] = unflatten(c % taps, params.kernel) * params.dilations - params.pads;
-    base[q] = select(-1, (g * cig + c / taps) * inVol, c < cols);
-  }
+  // The weight column this invocation gathers for: where its tap sits relative to an output pixel's position
+  // scaled by the stride, and the offset of its input channel (-1 past the last column).
+  let column = origin.y + i32(flat);
+  let shift = unflatten(column % taps, params.kernel) * params.dilations - params.pads;
+  let base = select(-1, (g * cig + column / taps) * inVol, column < cols);
 
   let rows = params.batch * params.outSize.x * params.outSize.y;
   let rowStart = split * params.rowsPerSplit;
@@ -324,15 +322,12 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   var n = rowStart / (params.outSize.x * params.outSize.y);
   var od = rowStart / params.outSize.y % params.outSize.x;
   var oh = rowStart % params.outSize.y;
-  var acc: array<vec4<f32>, ROWS>;
+  var acc: array<vec4<f32>, 16>;
   for (var row = rowStart; row < rowEnd; row++) {
-    // Offset of input row (n, channel, id, ih) per gathered column; -1 where that row is padding.
-    var offset: array<i32, LOAD_COLS>;
-    for (var q = 0u; q < LOAD_COLS; q++) {
-      let at = vec2(od, oh) * params.strides.xy + shift[q].xy;
-      let inside = base[q] >= 0 && all(at >= vec2(0)) && all(at < params.inSize.xy);
-      offset[q] = select(-1, base[q] + n * params.cin * inVol + (at.x * params.inSize.y + at.y) * params.inSize.z, inside);
-    }
+    // Offset of the input row (n, channel, id, ih) this column reads; -1 where that row is padding.
+    let at = vec2(od, oh) * params.strides.xy + shift.xy;
+    let rowInside = base >= 0 && all(at >= vec2(0)) && all(at < params.inSize.xy);
+    let offset = select(-1, base + n * params.cin * inVol + (at.x * params.inSize.y + at.y) * params.inSize.z, rowInside);
     let yRow = ((n * params.cout + g * cog) * params.outSize.x + od) * params.outSize.y + oh;
     for (var ow0 = 0; ow0 < outW; ow0 += i32(TILE_K)) {
       for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
@@ -340,14 +335,10 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
         let ow = ow0 + i32(i / TILE_M);
         aTile[i] = load_y((yRow + co * params.outSize.x * params.outSize.y) * outW + ow, co < cog && ow < outW);
       }
-      for (var s = 0u; s < LOAD_ROWS; s++) {
-        let k = u32(loadRow) + s * LOAD_ROW_STEP;
+      for (var k = 0u; k < TILE_K; k++) {
         let ow = ow0 + i32(k);
-        for (var q = 0u; q < LOAD_COLS; q++) {
-          let iw = ow * params.strides.z + shift[q].z;
-          bTile[k * TILE_N + u32(loadCol) + q * THREADS] =
-            load_x(offset[q] + iw, offset[q] >= 0 && ow < outW && iw >= 0 && iw < params.inSize.z);
-        }
+        let iw = ow * params.strides.z + shift.z;
+        bTile[k * TILE_N + flat] = load_x(offset + iw, offset >= 0 && ow < outW && iw >= 0 && iw < params.inSize.z);
       }
       workgroupBarrier();
       multiply_tiles(&acc, lid);
@@ -363,10 +354,9 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
 
   for (var i = 0u; i < ROWS; i++) {
     let co = origin.x + i32(lid.y * ROWS + i);
-    if (co >= cog) { break; }
     for (var j = 0u; j < COLS; j++) {
       let c = origin.y + i32(lid.x + j * WG_X);
-      if (c < cols) { wOut[((split * params.cout) + g * cog + co) * cols + c] = acc[i][j]; }
+      if (co < cog && c < cols) { wOut[((split * params.cout) + g * cog + co) * cols + c] = acc[i * COLS / 4u + j / 4u][j % 4u]; }
     }
   }
 }

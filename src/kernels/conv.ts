@@ -47,9 +47,9 @@ interface Geometry {
   wShape: number[];
 }
 
-// Tile shape of every entry point (TILE_M x TILE_N in shaders/conv.wgsl).
-const TILE_M = 8;
+// Output tile of every entry point: TILE_N columns by WG_Y·ROWS rows, ROWS in {1, 2, 4, 8} (shaders/conv.wgsl).
 const TILE_N = 256;
+const WG_Y = 8;
 /** Workgroups the weight gradient aims for before splitting its K (batch x output pixels) across more of them. */
 const WEIGHT_GRAD_WORKGROUPS = 256;
 
@@ -113,22 +113,26 @@ function params(geo: Geometry, hasBias: boolean, mTiles: number, splits = 1, row
   };
 }
 
-/** Workgroups for `rows` x `cols` outputs per z slice; column tiles beyond the per-dimension limit fold into y. */
-function workgroups(e: Engine, rows: number, cols: number, z: number): { mTiles: number; groups: [number, number, number] } {
-  const mTiles = Math.ceil(rows / TILE_M);
+/**
+ * Workgroups for `rows` x `cols` outputs per z slice, and ROWS: the smallest row tile that covers `rows` (a 64-row
+ * tile on 8 output channels would waste 7/8 of the work). Column tiles beyond the per-dimension limit fold into y.
+ */
+function tiling(e: Engine, rows: number, cols: number, z: number) {
+  const ROWS = Math.min(8, 2 ** Math.ceil(Math.log2(Math.max(1, rows / WG_Y))));
+  const mTiles = Math.ceil(rows / (WG_Y * ROWS));
   const nTiles = Math.ceil(cols / TILE_N);
   const fold = Math.ceil(nTiles / e.device.limits.maxComputeWorkgroupsPerDimension);
-  return { mTiles, groups: [Math.ceil(nTiles / fold), mTiles * fold, z] };
+  return { constants: { ROWS }, mTiles, groups: [Math.ceil(nTiles / fold), mTiles * fold, z] as [number, number, number] };
 }
 
 /** y = conv(x, w) + b. */
 function convForward(geo: Geometry, x: Tensor, w: Tensor, b: Tensor | null, label: string): Tensor {
   const e = x.engine;
   const y = e.empty(geo.yShape);
-  const { mTiles, groups } = workgroups(e, geo.cout / geo.group, geo.batch * volume(geo.outSize), geo.group);
+  const { constants, mTiles, groups } = tiling(e, geo.cout / geo.group, geo.batch * volume(geo.outSize), geo.group);
   // Without a bias another read-only tensor fills the binding; hasBias = 0 keeps the shader from reading it.
   e.dispatch({
-    shader: 'conv', entry: 'conv_forward', label, workgroups: groups,
+    shader: 'conv', entry: 'conv_forward', label, constants, workgroups: groups,
     bindings: { x, w, bias: b ?? w, yOut: y, params: params(geo, b !== null, mTiles) },
   });
   return y;
@@ -140,9 +144,9 @@ function convTransposeKernel(geo: Geometry, y: Tensor, w: Tensor, b: Tensor | nu
   const x = e.empty(geo.xShape);
   const extent = geo.inSize.map((d, i) => Math.ceil(d / geo.strides[i]));
   const phases = volume(geo.strides);
-  const { mTiles, groups } = workgroups(e, geo.cin / geo.group, geo.batch * volume(extent), geo.group * phases);
+  const { constants, mTiles, groups } = tiling(e, geo.cin / geo.group, geo.batch * volume(extent), geo.group * phases);
   e.dispatch({
-    shader: 'conv', entry: 'conv_transpose', label, workgroups: groups,
+    shader: 'conv', entry: 'conv_transpose', label, constants, workgroups: groups,
     bindings: { y, w, bias: b ?? w, xOut: x, params: params(geo, b !== null, mTiles) },
   });
   return x;
@@ -152,14 +156,14 @@ function convTransposeKernel(geo: Geometry, y: Tensor, w: Tensor, b: Tensor | nu
 function convWeightGrad(geo: Geometry, x: Tensor, gy: Tensor, label: string): Tensor {
   const e = x.engine;
   const rows = geo.batch * geo.outSize[0] * geo.outSize[1];
-  const { mTiles, groups } = workgroups(e, geo.cout / geo.group, (geo.cin / geo.group) * volume(geo.kernel), geo.group);
+  const { constants, mTiles, groups } = tiling(e, geo.cout / geo.group, (geo.cin / geo.group) * volume(geo.kernel), geo.group);
   const perSplit = groups[0] * groups[1] * groups[2];
   const splits = Math.max(1, Math.min(Math.ceil(WEIGHT_GRAD_WORKGROUPS / perSplit), Math.ceil(rows / 4), Math.floor(65535 / geo.group)));
   const rowsPerSplit = Math.ceil(rows / splits);
   const used = Math.ceil(rows / rowsPerSplit);
   const out = e.empty(used === 1 ? geo.wShape : [used, ...geo.wShape]);
   e.dispatch({
-    shader: 'conv', entry: 'conv_weight_grad', label, workgroups: [groups[0], groups[1], geo.group * used],
+    shader: 'conv', entry: 'conv_weight_grad', label, constants, workgroups: [groups[0], groups[1], geo.group * used],
     bindings: { x, y: gy, wOut: out, params: params(geo, false, mTiles, used, rowsPerSplit) },
   });
   if (used === 1) return out;
