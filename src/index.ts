@@ -22,3 +22,5 @@ export * from './kernels/deform-conv.ts';
 export * from './train/synthetic.ts';
 export * from './train/volume.ts';
 export * from './models/model.ts';
+export * from './train/checkpoint.ts';
+export * from './train/trainer.ts';

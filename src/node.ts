@@ -12,3 +12,4 @@ export async function createNodeEngine(options: Omit<EngineOptions, 'gpu'> = {})
   const gpu = create(['disable-dawn-features=timestamp_quantization']);
   return createEngine({ ...options, gpu });
 }
+export * from './train/checkpoint-node.ts';

@@ -45,7 +45,8 @@ export interface AdamOptions {
   decoupled?: boolean;
 }
 
-interface AdamState {
+/** One parameter's Adam state: first and second moments (torch's exp_avg, exp_avg_sq) and its update count. */
+export interface AdamState {
   m: Tensor;
   v: Tensor;
   step: number;
@@ -114,6 +115,26 @@ export class Adam {
 
   zeroGrad(): void {
     clearGrads(this.params);
+  }
+
+  /** Each parameter's state, in `params` order; null for a parameter that has not been updated yet. For checkpoints. */
+  getState(): (AdamState | null)[] {
+    return this.params.map((p) => this.state.get(p) ?? null);
+  }
+
+  /** Replaces the state (a checkpoint's, in `params` order); the optimizer owns the given tensors from now on. */
+  setState(states: (AdamState | null)[]): void {
+    if (states.length !== this.params.length) throw new Error(`Adam.setState: ${states.length} states for ${this.params.length} parameters`);
+    states.forEach((s, i) => {
+      const p = this.params[i];
+      if (s && (s.m.size !== p.size || s.v.size !== p.size)) {
+        throw new Error(`Adam.setState: parameter ${i} [${p.shape.join(', ')}] got moments of shape [${s.m.shape.join(', ')}]`);
+      }
+    });
+    this.dispose();
+    states.forEach((s, i) => {
+      if (s) this.state.set(this.params[i], { m: this.engine.keep(s.m), v: this.engine.keep(s.v), step: s.step });
+    });
   }
 
   /** Frees the moments (the parameters and their gradients stay). */

@@ -1,0 +1,80 @@
+// Checkpoint files on disk (Node): atomic writes and the run folder the trainer keeps.
+//   RUN/config.json          what rebuilds the model and the data pipeline (RunConfig)
+//   RUN/last.safetensors     weights after the last saved step
+//   RUN/optimizer.safetensors Adam's moments at that step
+//   RUN/state.json           step, best metric, seed (TrainState): with the two above, what --resume continues from
+//   RUN/best.safetensors     weights at the best validation score
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** A temporary file beside `path` (same folder, so the rename is atomic), hidden from directory listings by name. */
+export function temporaryPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+}
+
+async function writeDurably(path: string, data: Uint8Array | string): Promise<void> {
+  const file = await open(path, 'w');
+  try {
+    await file.writeFile(data);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Writes the files as one unit as far as a file system allows: every temporary file is written and flushed first,
+ * then all are renamed over their targets in the given order (a crash leaves either old or new complete files, and
+ * only the instants between the renames can mix them). Temporary files are removed when anything fails.
+ */
+export async function writeFilesAtomic(files: { path: string; data: Uint8Array | string }[]): Promise<void> {
+  const staged = files.map((f) => ({ ...f, tmp: temporaryPath(f.path) }));
+  try {
+    for (const f of staged) await writeDurably(f.tmp, f.data);
+    for (const f of staged) await rename(f.tmp, f.path);
+  } catch (e) {
+    await Promise.all(staged.map((f) => rm(f.tmp, { force: true })));
+    throw e;
+  }
+}
+
+export const writeFileAtomic = (path: string, data: Uint8Array | string): Promise<void> => writeFilesAtomic([{ path, data }]);
+
+/** The files of a run folder; reads name the file in their errors. */
+export class RunFolder {
+  constructor(readonly dir: string) {}
+
+  path(file: string): string {
+    return join(this.dir, file);
+  }
+
+  has(file: string): boolean {
+    return existsSync(this.path(file));
+  }
+
+  async read(file: string): Promise<Uint8Array> {
+    try {
+      return new Uint8Array(await readFile(this.path(file)));
+    } catch (e) {
+      throw new Error(`${this.path(file)}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    }
+  }
+
+  async readJSON<T>(file: string): Promise<T> {
+    const text = new TextDecoder().decode(await this.read(file));
+    try {
+      return JSON.parse(text) as T;
+    } catch (e) {
+      throw new Error(`${this.path(file)}: not valid JSON (${(e as Error).message})`);
+    }
+  }
+
+  /** Writes the named files atomically, in order. */
+  async write(files: Record<string, Uint8Array | string>): Promise<void> {
+    await writeFilesAtomic(Object.entries(files).map(([file, data]) => ({ path: this.path(file), data })));
+  }
+}
+
+export const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;

@@ -1,0 +1,137 @@
+// The training loop on a tiny model: a resumed run ends bit-identical to an uninterrupted one, a NaN loss stops training
+// and keeps the last good checkpoint, the best checkpoint follows the validation metric, and the time limit saves.
+import { describe, expect, it } from 'vitest';
+import { decodeSafetensors, Trainer, type Checkpoint, type Engine, type TrainBatch, type TrainEvent, type TrainHooks } from '../src/index.ts';
+import { testEngine } from './support/engine.ts';
+import { TinyModel } from './support/fake-model.ts';
+
+/** A batch that depends only on the step: 2 images of 2 channels, 4x4, with a foreground square. */
+function batch(e: Engine, step: number): TrainBatch {
+  const images = Float32Array.from({ length: 2 * 2 * 16 }, (_, i) => Math.sin(i * 0.7 + step));
+  const labels = Int32Array.from({ length: 2 * 16 }, (_, i) => (i % 16 < 8 ? 1 : 0));
+  return { images: e.tensor(images, [2, 2, 4, 4]), labels: e.tensor(labels, [2, 1, 4, 4]), spacing: [1, 1] };
+}
+
+/** Hooks that keep checkpoints in memory; `now` advances one minute per call when `clock` is given. */
+function memoryHooks(e: Engine, extra: Partial<TrainHooks> = {}) {
+  const saved: Checkpoint[] = [];
+  const events: TrainEvent[] = [];
+  const hooks: TrainHooks = {
+    batch: (step) => batch(e, step),
+    save: async (c) => void saved.push(c),
+    progress: (ev) => void events.push(ev),
+    ...extra,
+  };
+  return { hooks, saved, events, last: () => saved.filter((c) => c.which === 'last').at(-1) as Extract<Checkpoint, { which: 'last' }> };
+}
+
+const options = { steps: 8, batchSize: 2, lr: 0.05, lrMin: 0.001, logEvery: 2, validateEvery: 4, seed: 7 };
+const makeModel = (e: Engine) => new TinyModel(e, { channels: 2, seed: 5, dropout: 0.25 });
+
+describe('Trainer', () => {
+  it('a run stopped by the time limit and resumed ends with the same parameters as an uninterrupted run', async () => {
+    const e = await testEngine();
+    const full = makeModel(e);
+    const fullRun = memoryHooks(e);
+    const result = await new Trainer(full, options).run(fullRun.hooks);
+    expect(result.reason).toBe('done');
+    expect(result.state.step).toBe(8);
+    expect(result.state.optimizerSteps).toBe(8);
+
+    // Interrupted: a clock that jumps a minute per reading stops the run after its third step.
+    const first = makeModel(e);
+    let minutes = 0;
+    const partRun = memoryHooks(e, { now: () => 60_000 * minutes++ });
+    const stopped = await new Trainer(first, options).run(partRun.hooks, { maxMinutes: 2.5 });
+    expect(stopped.reason).toBe('time');
+    const last = partRun.last();
+    expect(last.state.step).toBeGreaterThan(0);
+    expect(last.state.step).toBeLessThan(8);
+    first.dispose();
+
+    const resumed = makeModel(e);
+    const trainer = new Trainer(resumed, options);
+    trainer.restore(last.weights, last.optimizer, last.state, 'run');
+    const rest = await trainer.run(memoryHooks(e).hooks);
+    expect(rest.state.step).toBe(8);
+    expect(rest.state.optimizerSteps).toBe(8);
+    for (const name of ['weight', 'bias'] as const) expect(await resumed[name].data()).toEqual(await full[name].data());
+    full.dispose();
+    resumed.dispose();
+  });
+
+  it('reads the loss every logEvery steps, validates and saves every validateEvery steps, keeps the best', async () => {
+    const e = await testEngine();
+    const model = makeModel(e);
+    const scores = [0.5, 0.4];
+    const run = memoryHooks(e, { validate: async () => ({ f1: scores.shift()!, apDsb: 0 }) });
+    await new Trainer(model, options).run(run.hooks);
+    const steps = run.events.filter((ev) => ev.type === 'step');
+    expect(steps.map((ev) => ev.step)).toEqual([2, 4, 6, 8]);
+    for (const ev of steps) {
+      expect(Number.isFinite(ev.loss)).toBe(true);
+      expect(ev.stepsPerSecond).toBeGreaterThan(0);
+    }
+    expect(steps[0].lr).toBeCloseTo(0.001 + (0.049 * (1 + Math.cos((Math.PI * 1) / 8))) / 2, 9);
+    expect(run.saved.map((c) => `${c.which}@${c.state.step}`)).toEqual(['best@4', 'last@4', 'last@8']);
+    expect(run.last().state.best).toEqual({ metric: 'f1', value: 0.5, step: 4 });
+    const best = decodeSafetensors(run.saved[0].weights);
+    expect(best.metadata).toMatchObject({ kind: 'tiny', step: '4' });
+    expect([...best.tensors.keys()].sort()).toEqual(['head.bias', 'head.running', 'head.weight']);
+    expect(decodeSafetensors(run.last().optimizer).metadata).toEqual({ step: '8' });
+
+    const unknown = memoryHooks(e, { validate: async () => ({ ap: 1 }) });
+    await expect(new Trainer(makeModel(e), options).run(unknown.hooks)).rejects.toThrow('validation: no metric "f1" (bestMetric); there are ap');
+    model.dispose();
+  });
+
+  it('stops on a NaN loss with a clear message and keeps the last good checkpoint', async () => {
+    const e = await testEngine();
+    const model = makeModel(e);
+    const run = memoryHooks(e, {
+      // From step 5 the images hold NaN: the loss read at step 6 is NaN.
+      batch: (step) => {
+        const b = batch(e, step);
+        return step < 5 ? b : { ...b, images: e.fill(b.images.shape, NaN) };
+      },
+    });
+    const result = await new Trainer(model, options).run(run.hooks);
+    expect(result.reason).toBe('diverged');
+    expect(result.message).toBe('training diverged: the loss is NaN at step 6; the last good checkpoint (step 4) is kept');
+    expect(run.saved.map((c) => `${c.which}@${c.state.step}`)).toEqual(['last@4']);
+    model.dispose();
+  });
+
+  it('stops when the weights turn NaN between loss readbacks, before writing them', async () => {
+    const e = await testEngine();
+    const model = makeModel(e);
+    const run = memoryHooks(e, {
+      batch: (step) => {
+        const b = batch(e, step);
+        return step !== 2 ? b : { ...b, images: e.fill(b.images.shape, Infinity) };
+      },
+    });
+    const result = await new Trainer(model, { ...options, logEvery: 100 }).run(run.hooks);
+    expect(result.reason).toBe('diverged');
+    expect(result.message).toMatch(/^training diverged: (the loss is NaN at step 4|head.weight holds NaN\/Inf after step 4); no checkpoint was saved yet$/);
+    expect(run.saved).toEqual([]);
+    model.dispose();
+  });
+
+  it('checks options and resume files, naming what is wrong', async () => {
+    const e = await testEngine();
+    const model = makeModel(e);
+    expect(() => new Trainer(model, { steps: 0 })).toThrow('training option steps must be a positive integer, got 0');
+    expect(() => new Trainer(model, { stepz: 3 } as object)).toThrow('training option "stepz" is unknown');
+    expect(() => new Trainer(model, { lr: 1e-5, lrMin: 1e-3 })).toThrow('lrMin <= lr');
+    const run = memoryHooks(e);
+    await new Trainer(model, { ...options, steps: 4 }).run(run.hooks);
+    const last = run.last();
+    const trainer = new Trainer(makeModel(e), options);
+    expect(() => trainer.restore(last.weights, last.optimizer, { ...last.state, step: 3 }, 'RUN')).toThrow(
+      'RUN: last.safetensors (step 4), optimizer.safetensors (step 4) and state.json (step 3) disagree',
+    );
+    expect(() => trainer.restore(last.weights, last.optimizer, { ...last.state, seed: 1 }, 'RUN')).toThrow('RUN: state.json has seed 1, the config 7');
+    model.dispose();
+  });
+});
