@@ -24,3 +24,4 @@ export * from './train/volume.ts';
 export * from './models/model.ts';
 export * from './train/checkpoint.ts';
 export * from './train/trainer.ts';
+export * from './train/metrics.ts';
