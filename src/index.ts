@@ -25,3 +25,4 @@ export * from './models/model.ts';
 export * from './train/checkpoint.ts';
 export * from './train/trainer.ts';
 export * from './train/metrics.ts';
+export * from './kernels/jaccard.ts';
