@@ -14,18 +14,20 @@
 // Workgroups: x = column tiles (folded into y beyond the adapter's limit), y = row tiles (params.mTiles of them) times
 // the fold, z = group (times stride phases or K splits).
 
-// The workgroup is WG_X x WG_Y = 256 invocations; each accumulates ROWS x COLS outputs, so the output tile is
-// TILE_M = WG_Y·ROWS rows by TILE_N = WG_X·COLS = 256 columns. ROWS shrinks the tile for convolutions with few output
-// channels per group (src/kernels/conv.ts picks it). On lavapipe 8x8 per invocation beats 8x4 by about 2x.
-// Each invocation gathers one im2col column (TILE_N = 256 = invocations) at every row of the K tile.
+// The workgroup is WG_X x WG_Y invocations; each accumulates ROWS x COLS = 8 x 8 outputs, so the output tile is
+// TILE_M = 8·WG_Y rows by TILE_N = 256 columns. WG_Y shrinks the tile for convolutions with few output channels per
+// group (src/kernels/conv.ts picks it): on lavapipe 8x8 per invocation beats 4x8 by 1.5x and 8x4 by 2x.
+// Each invocation gathers LOAD_COLS = TILE_N / THREADS (1 to 8) im2col columns at every row of the K tile.
 const WG_X = 32u;
-const WG_Y = 8u;
+const ROWS = 8u;
 const COLS = 8u;
 const TILE_K = 16u;
 const TILE_N = WG_X * COLS;
-const THREADS = WG_X * WG_Y;
-override ROWS: u32 = 8u;
+const MAX_LOAD_COLS = 8u;
+override WG_Y: u32 = 8u;
 override TILE_M = WG_Y * ROWS;
+override THREADS = WG_X * WG_Y;
+override LOAD_COLS = TILE_N / THREADS;
 
 struct ConvParams {
   batch: i32,
@@ -146,11 +148,15 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   let outVol = volume(params.outSize);
   let cols = params.batch * outVol;
 
-  // The im2col column this invocation gathers: its output pixel's window corner in the input, and the offset of
-  // the pixel's batch item at the group's first input channel (-1 past the last column).
-  let column = origin.y + i32(flat);
-  let corner = unflatten(column % outVol, params.outSize) * params.strides - params.pads;
-  let base = select(-1, (column / outVol * params.cin + g * cig) * inVol, column < cols);
+  // The im2col columns this invocation gathers (flat + q·THREADS): each output pixel's window corner in the input,
+  // and the offset of the pixel's batch item at the group's first input channel (-1 past the last column).
+  var corner: array<vec3<i32>, MAX_LOAD_COLS>;
+  var base: array<i32, MAX_LOAD_COLS>;
+  for (var q = 0u; q < LOAD_COLS; q++) {
+    let column = origin.y + i32(flat + q * THREADS);
+    corner[q] = unflatten(column % outVol, params.outSize) * params.strides - params.pads;
+    base[q] = select(-1, (column / outVol * params.cin + g * cig) * inVol, column < cols);
+  }
 
   var acc: array<vec4<f32>, 16>;
   for (var kz = 0; kz < params.kernel.x; kz++) {
@@ -158,18 +164,24 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
       for (var kx = 0; kx < params.kernel.z; kx++) {
         let tap = vec3(kz, ky, kx);
         let tapIndex = flatten(tap, params.kernel);
-        let at = corner + tap * params.dilations;
-        // Input offset of channel 0 under this tap; -1 in the padding.
-        let offset = select(-1, base + flatten(at, params.inSize), base >= 0 && contains(params.inSize, at));
+        // Input offset of channel 0 under this tap per gathered column; -1 in the padding.
+        var offset: array<i32, MAX_LOAD_COLS>;
+        for (var q = 0u; q < LOAD_COLS; q++) {
+          let at = corner[q] + tap * params.dilations;
+          offset[q] = select(-1, base[q] + flatten(at, params.inSize), base[q] >= 0 && contains(params.inSize, at));
+        }
         for (var c0 = 0; c0 < cig; c0 += i32(TILE_K)) {
           for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
             let co = origin.x + i32(i % TILE_M);
             let ci = c0 + i32(i / TILE_M);
             aTile[i] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
           }
-          for (var k = 0u; k < TILE_K; k++) {
-            let ci = c0 + i32(k);
-            bTile[k * TILE_N + flat] = load_x(offset + ci * inVol, offset >= 0 && ci < cig);
+          for (var q = 0u; q < LOAD_COLS; q++) {
+            let o = offset[q];
+            for (var k = 0u; k < TILE_K; k++) {
+              let ci = c0 + i32(k);
+              bTile[k * TILE_N + flat + q * THREADS] = load_x(o + ci * inVol, o >= 0 && ci < cig);
+            }
           }
           workgroupBarrier();
           multiply_tiles(&acc, lid);
@@ -245,13 +257,17 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   let period = vec3(tz.period, ty.period, tx.period);
   let delta = vec3(tz.delta, ty.delta, tx.delta);
 
-  // The column this invocation gathers: its output position for the phase's first tap, and the offset of its batch
-  // item at the group's first output channel (-1 past the last column or outside the input).
-  let column = origin.y + i32(flat);
-  let j = unflatten(column % volume(extent), extent);
-  let corner = j + vec3(tz.shift, ty.shift, tx.shift);
-  let inside = column < cols && all(residue + j * params.strides < params.inSize);
-  let base = select(-1, (column / volume(extent) * params.cout + g * cog) * outVol, inside);
+  // The columns this invocation gathers: each one's output position for the phase's first tap, and the offset of
+  // its batch item at the group's first output channel (-1 past the last column or outside the input).
+  var corner: array<vec3<i32>, MAX_LOAD_COLS>;
+  var base: array<i32, MAX_LOAD_COLS>;
+  for (var q = 0u; q < LOAD_COLS; q++) {
+    let column = origin.y + i32(flat + q * THREADS);
+    let j = unflatten(column % volume(extent), extent);
+    corner[q] = j + vec3(tz.shift, ty.shift, tx.shift);
+    let inside = column < cols && all(residue + j * params.strides < params.inSize);
+    base[q] = select(-1, (column / volume(extent) * params.cout + g * cog) * outVol, inside);
+  }
 
   var acc: array<vec4<f32>, 16>;
   for (var a = 0; a < count.x; a++) {
@@ -259,17 +275,23 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
       for (var c = 0; c < count.z; c++) {
         let t = vec3(a, b, c);
         let tapIndex = flatten(first + t * period, params.kernel);
-        let o = corner - t * delta;
-        let offset = select(-1, base + flatten(o, params.outSize), base >= 0 && contains(params.outSize, o));
+        var offset: array<i32, MAX_LOAD_COLS>;
+        for (var q = 0u; q < LOAD_COLS; q++) {
+          let o = corner[q] - t * delta;
+          offset[q] = select(-1, base[q] + flatten(o, params.outSize), base[q] >= 0 && contains(params.outSize, o));
+        }
         for (var c0 = 0; c0 < cog; c0 += i32(TILE_K)) {
           for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
             let ci = origin.x + i32(i % TILE_M);
             let co = c0 + i32(i / TILE_M);
             aTile[i] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
           }
-          for (var k = 0u; k < TILE_K; k++) {
-            let co = c0 + i32(k);
-            bTile[k * TILE_N + flat] = load_y(offset + co * outVol, offset >= 0 && co < cog);
+          for (var q = 0u; q < LOAD_COLS; q++) {
+            let o = offset[q];
+            for (var k = 0u; k < TILE_K; k++) {
+              let co = c0 + i32(k);
+              bTile[k * TILE_N + flat + q * THREADS] = load_y(o + co * outVol, o >= 0 && co < cog);
+            }
           }
           workgroupBarrier();
           multiply_tiles(&acc, lid);
@@ -310,11 +332,15 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   let cols = cig * taps;
   let outW = params.outSize.z;
 
-  // The weight column this invocation gathers for: where its tap sits relative to an output pixel's position
-  // scaled by the stride, and the offset of its input channel (-1 past the last column).
-  let column = origin.y + i32(flat);
-  let shift = unflatten(column % taps, params.kernel) * params.dilations - params.pads;
-  let base = select(-1, (g * cig + column / taps) * inVol, column < cols);
+  // The weight columns this invocation gathers for: where each one's tap sits relative to an output pixel's
+  // position scaled by the stride, and the offset of its input channel (-1 past the last column).
+  var shift: array<vec3<i32>, MAX_LOAD_COLS>;
+  var base: array<i32, MAX_LOAD_COLS>;
+  for (var q = 0u; q < LOAD_COLS; q++) {
+    let column = origin.y + i32(flat + q * THREADS);
+    shift[q] = unflatten(column % taps, params.kernel) * params.dilations - params.pads;
+    base[q] = select(-1, (g * cig + column / taps) * inVol, column < cols);
+  }
 
   let rows = params.batch * params.outSize.x * params.outSize.y;
   let rowStart = split * params.rowsPerSplit;
@@ -324,10 +350,13 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   var oh = rowStart % params.outSize.y;
   var acc: array<vec4<f32>, 16>;
   for (var row = rowStart; row < rowEnd; row++) {
-    // Offset of the input row (n, channel, id, ih) this column reads; -1 where that row is padding.
-    let at = vec2(od, oh) * params.strides.xy + shift.xy;
-    let rowInside = base >= 0 && all(at >= vec2(0)) && all(at < params.inSize.xy);
-    let offset = select(-1, base + n * params.cin * inVol + (at.x * params.inSize.y + at.y) * params.inSize.z, rowInside);
+    // Offset of the input row (n, channel, id, ih) each column reads; -1 where that row is padding.
+    var offset: array<i32, MAX_LOAD_COLS>;
+    for (var q = 0u; q < LOAD_COLS; q++) {
+      let at = vec2(od, oh) * params.strides.xy + shift[q].xy;
+      let inside = base[q] >= 0 && all(at >= vec2(0)) && all(at < params.inSize.xy);
+      offset[q] = select(-1, base[q] + n * params.cin * inVol + (at.x * params.inSize.y + at.y) * params.inSize.z, inside);
+    }
     let yRow = ((n * params.cout + g * cog) * params.outSize.x + od) * params.outSize.y + oh;
     for (var ow0 = 0; ow0 < outW; ow0 += i32(TILE_K)) {
       for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
@@ -335,10 +364,13 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
         let ow = ow0 + i32(i / TILE_M);
         aTile[i] = load_y((yRow + co * params.outSize.x * params.outSize.y) * outW + ow, co < cog && ow < outW);
       }
-      for (var k = 0u; k < TILE_K; k++) {
-        let ow = ow0 + i32(k);
-        let iw = ow * params.strides.z + shift.z;
-        bTile[k * TILE_N + flat] = load_x(offset + iw, offset >= 0 && ow < outW && iw >= 0 && iw < params.inSize.z);
+      for (var q = 0u; q < LOAD_COLS; q++) {
+        let o = offset[q];
+        for (var k = 0u; k < TILE_K; k++) {
+          let ow = ow0 + i32(k);
+          let iw = ow * params.strides.z + shift[q].z;
+          bTile[k * TILE_N + flat + q * THREADS] = load_x(o + iw, o >= 0 && ow < outW && iw >= 0 && iw < params.inSize.z);
+        }
       }
       workgroupBarrier();
       multiply_tiles(&acc, lid);

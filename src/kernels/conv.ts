@@ -47,9 +47,8 @@ interface Geometry {
   wShape: number[];
 }
 
-// Output tile of every entry point: TILE_N columns by WG_Y·ROWS rows, ROWS in {1, 2, 4, 8} (shaders/conv.wgsl).
+// Output tile of every entry point: TILE_N columns by 8·WG_Y rows, WG_Y in {1, 2, 4, 8} (shaders/conv.wgsl).
 const TILE_N = 256;
-const WG_Y = 8;
 /** Workgroups the weight gradient aims for before splitting its K (batch x output pixels) across more of them. */
 const WEIGHT_GRAD_WORKGROUPS = 256;
 
@@ -114,15 +113,15 @@ function params(geo: Geometry, hasBias: boolean, mTiles: number, splits = 1, row
 }
 
 /**
- * Workgroups for `rows` x `cols` outputs per z slice, and ROWS: the smallest row tile that covers `rows` (a 64-row
+ * Workgroups for `rows` x `cols` outputs per z slice, and WG_Y: the smallest row tile that covers `rows` (a 64-row
  * tile on 8 output channels would waste 7/8 of the work). Column tiles beyond the per-dimension limit fold into y.
  */
 function tiling(e: Engine, rows: number, cols: number, z: number) {
-  const ROWS = Math.min(8, 2 ** Math.ceil(Math.log2(Math.max(1, rows / WG_Y))));
-  const mTiles = Math.ceil(rows / (WG_Y * ROWS));
+  const WG_Y = Math.min(8, 2 ** Math.ceil(Math.log2(Math.max(1, rows / 8))));
+  const mTiles = Math.ceil(rows / (8 * WG_Y));
   const nTiles = Math.ceil(cols / TILE_N);
   const fold = Math.ceil(nTiles / e.device.limits.maxComputeWorkgroupsPerDimension);
-  return { constants: { ROWS }, mTiles, groups: [Math.ceil(nTiles / fold), mTiles * fold, z] as [number, number, number] };
+  return { constants: { WG_Y }, mTiles, groups: [Math.ceil(nTiles / fold), mTiles * fold, z] as [number, number, number] };
 }
 
 /** y = conv(x, w) + b. */
