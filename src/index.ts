@@ -26,3 +26,6 @@ export * from './train/checkpoint.ts';
 export * from './train/trainer.ts';
 export * from './train/metrics.ts';
 export * from './kernels/jaccard.ts';
+export * from './kernels/warp.ts';
+export * from './train/normalize.ts';
+export * from './train/augment.ts';
