@@ -19,6 +19,7 @@ export * from './kernels/batchnorm.ts';
 export * from './kernels/random.ts';
 export * from './kernels/init.ts';
 export * from './kernels/deform-conv.ts';
+export * from './kernels/voting.ts';
 export * from './train/synthetic.ts';
 export * from './train/volume.ts';
 export * from './models/model.ts';
