@@ -30,3 +30,5 @@ export * from './kernels/jaccard.ts';
 export * from './kernels/warp.ts';
 export * from './train/normalize.ts';
 export * from './train/augment.ts';
+export * from './models/rdcnet.ts';
+export * from './models/registry.ts';
