@@ -1,0 +1,129 @@
+// Whole-image prediction by overlapping tiles. Tiles start at multiples of the model's sizeMultiple, so a strided model
+// sees each tile on the same grid as the whole image; each tile keeps only its central part, at least tileMargin from
+// any tile edge that is not an edge of the (padded) image. With a margin that covers the receptive field the stitched
+// raw outputs then equal those of one pass over the whole image: no blending is needed, and none is done.
+import type { Engine } from '../engine/engine.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { pasteBox, translation, warpInto } from '../kernels/warp.ts';
+import type { InstanceModel } from '../models/model.ts';
+import type { ImageVolume } from './volume.ts';
+
+/** One tile along one axis: the input range [start, start + size) and the part it keeps, [keepStart, keepEnd). */
+export interface TileSpan {
+  start: number;
+  keepStart: number;
+  keepEnd: number;
+}
+
+/**
+ * Tiles along one axis of extent `size` (padded to a multiple of `multiple`): tiles of `tile` (a multiple of
+ * `multiple`, at most the padded extent) at multiples of `multiple`, the first at 0 and the last ending at the padded
+ * end; neighbours split their overlap in the middle, which leaves each side at least `margin` of context. Keep ranges
+ * are clipped to [0, size) and partition it.
+ */
+export function planTiles(size: number, tile: number, margin: number, multiple: number): TileSpan[] {
+  const padded = Math.ceil(size / multiple) * multiple;
+  if (tile >= padded) return [{ start: 0, keepStart: 0, keepEnd: size }];
+  const step = Math.floor((tile - 2 * margin) / multiple) * multiple;
+  if (step <= 0) throw new Error(`planTiles: tile ${tile} leaves no room between margins of ${margin} (size multiple ${multiple})`);
+  const starts: number[] = [];
+  for (let s = 0; s + tile < padded; s += step) starts.push(s);
+  starts.push(padded - tile);
+  return starts.map((start, j) => {
+    const keepStart = j === 0 ? 0 : Math.floor((starts[j - 1] + tile + start) / 2);
+    const keepEnd = j === starts.length - 1 ? size : Math.min(size, Math.floor((start + tile + starts[j + 1]) / 2));
+    return { start, keepStart, keepEnd };
+  }).filter((t) => t.keepEnd > t.keepStart);
+}
+
+export interface PredictOptions {
+  /**
+   * Tile extent per spatial axis, rounded down to a multiple of the model's sizeMultiple (default 512 in 2D,
+   * [64, 256, 256] in 3D, grown where the margins would leave no room). Axes shorter than a tile take one tile.
+   */
+  tileSize?: number | readonly number[];
+  /** Context kept around each tile's kept part, per axis (default: model.tileMargin). */
+  overlap?: number | readonly number[];
+  /** Tiles per model.infer call (default 1). */
+  batch?: number;
+}
+
+const perAxis = (v: number | readonly number[], ndim: number, what: string): number[] => {
+  const out = typeof v === 'number' ? new Array<number>(ndim).fill(v) : [...v];
+  if (out.length !== ndim || !out.every((x) => Number.isInteger(x) && x >= 0)) {
+    throw new Error(`predictImage: ${what} must be a non-negative integer or ${ndim} of them, got ${JSON.stringify(v)}`);
+  }
+  return out;
+};
+
+/**
+ * Instance labels [(D), H, W] for a whole image [C, (D), H, W] (normalized as the model was trained): the image is
+ * reflected out to a multiple of model.sizeMultiple, cut into overlapping tiles that model.infer runs on (without
+ * gradients, `batch` tiles at a time, each batch's temporaries freed before the next, so memory is bounded by the tile
+ * size), the tiles' kept parts are stitched into one [1, K, (D), H, W] tensor of the image's size on the GPU, and
+ * model.postprocess turns that into labels.
+ */
+export async function predictImage(e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions = {}): Promise<Int32Array> {
+  const ndim = model.ndim;
+  const size = image.shape.slice(1);
+  if (size.length !== ndim) throw new Error(`predictImage: image [${image.shape.join(', ')}] is not ${ndim}D like the ${model.kind} model`);
+  if (image.shape[0] !== model.inChannels) throw new Error(`predictImage: image has ${image.shape[0]} channels, the ${model.kind} model expects ${model.inChannels}`);
+  const multiple = [...model.sizeMultiple];
+  const margin = perAxis(options.overlap ?? model.tileMargin, ndim, 'overlap');
+  const batch = options.batch ?? 1;
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`predictImage: batch must be a positive integer, got ${batch}`);
+  const explicit = options.tileSize !== undefined;
+  const requested = perAxis(options.tileSize ?? (ndim === 2 ? 512 : [64, 256, 256]), ndim, 'tileSize');
+  const tile = requested.map((t, k) => {
+    const padded = Math.ceil(size[k] / multiple[k]) * multiple[k];
+    const smallest = (Math.ceil((2 * margin[k]) / multiple[k]) + 1) * multiple[k];
+    const rounded = Math.floor(t / multiple[k]) * multiple[k];
+    if (rounded >= padded) return padded;
+    if (rounded < smallest) {
+      if (explicit) throw new Error(`predictImage: tileSize ${t} on axis ${k} is too small for margins of ${margin[k]} (size multiple ${multiple[k]}); use at least ${smallest}`);
+      return Math.min(smallest, padded);
+    }
+    return rounded;
+  });
+  const spans = size.map((s, k) => planTiles(s, tile[k], margin[k], multiple[k]));
+  const tiles = cartesian(spans);
+
+  // Everything made here, postprocess's temporaries included, is freed when the scope ends.
+  const scope = e.beginScope();
+  let stitched: Tensor | null = null;
+  try {
+    const source = { image: e.tensor(image.data, image.shape), labels: null };
+    for (let first = 0; first < tiles.length; first += batch) {
+      const group = tiles.slice(first, first + batch);
+      e.noGrad(() =>
+        e.tidy(() => {
+          const input = e.empty([group.length, image.shape[0], ...tile]);
+          group.forEach((spansOfTile, n) => {
+            const origin = spansOfTile.map((t) => t.start);
+            warpInto(source, { images: input, labels: null, item: n }, translation(ndim === 2 ? [0, origin[0], origin[1]] : [origin[0], origin[1], origin[2]]));
+          });
+          const out = model.infer(input);
+          if (out.rank !== ndim + 2 || out.shape[0] !== group.length || out.shape.slice(2).join() !== tile.join()) {
+            throw new Error(`predictImage: ${model.kind}.infer returned [${out.shape.join(', ')}] for tiles [${input.shape.join(', ')}]; expected [${group.length}, K, ${tile.join(', ')}]`);
+          }
+          stitched ??= e.keep(e.empty([1, out.shape[1], ...size]));
+          for (const [n, spansOfTile] of group.entries()) {
+            const srcOrigin = spansOfTile.map((t) => t.keepStart - t.start);
+            const dstOrigin = spansOfTile.map((t) => t.keepStart);
+            pasteBox(out, n, srcOrigin, stitched, dstOrigin, spansOfTile.map((t) => t.keepEnd - t.keepStart));
+          }
+        }),
+      );
+      e.flush();
+    }
+    source.image.dispose();
+    return await model.postprocess(stitched!, image.spacing);
+  } finally {
+    (stitched as Tensor | null)?.dispose();
+    scope.end();
+  }
+}
+
+function cartesian<T>(axes: T[][]): T[][] {
+  return axes.reduce<T[][]>((acc, options) => acc.flatMap((prefix) => options.map((o) => [...prefix, o])), [[]]);
+}
