@@ -32,3 +32,4 @@ export * from './train/normalize.ts';
 export * from './train/augment.ts';
 export * from './models/rdcnet.ts';
 export * from './models/registry.ts';
+export * from './train/predict.ts';
