@@ -22,6 +22,7 @@ export * from './kernels/deform-conv.ts';
 export * from './kernels/voting.ts';
 export * from './train/synthetic.ts';
 export * from './train/volume.ts';
+export * from './train/split.ts';
 export * from './models/model.ts';
 export * from './train/checkpoint.ts';
 export * from './train/trainer.ts';

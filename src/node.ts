@@ -13,3 +13,6 @@ export async function createNodeEngine(options: Omit<EngineOptions, 'gpu'> = {})
   return createEngine({ ...options, gpu });
 }
 export * from './train/checkpoint-node.ts';
+export * from './train/io-node.ts';
+export * from './train/tiff-node.ts';
+export * from './train/dataset-node.ts';

@@ -1,0 +1,114 @@
+// Dataset folders (Node): DIR/{train,val,test}/{images,masks}/NAME.(tif|tiff|png), a mask named like its image.
+// Everything is checked on load, so training never starts on data it would fail on later: each problem is a
+// DataError naming the file.
+import { readdir, stat } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { DataError, readImage, readLabels } from './io-node.ts';
+import type { LabelVolume, Sample } from './volume.ts';
+
+export type Split = 'train' | 'val' | 'test';
+
+export interface FolderOptions {
+  /** Expected spatial dimensions; a file with the other number is an error. */
+  ndim?: 2 | 3;
+}
+
+export interface SplitOptions extends FolderOptions {
+  /** 'optional': a split without a masks folder loads with labels null (images to predict). Default 'required'. */
+  masks?: 'required' | 'optional';
+}
+
+const extensions = new Set(['.tif', '.tiff', '.png']);
+
+async function isFolder(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => null))?.isDirectory() ?? false;
+}
+
+/** The image files of a folder by name (file name without extension), sorted; hidden and other files are skipped. */
+export async function listImageFiles(folder: string): Promise<Map<string, string>> {
+  if (!(await isFolder(folder))) throw new DataError(`${folder}: missing folder`);
+  const files = new Map<string, string>();
+  for (const file of (await readdir(folder)).sort()) {
+    const ext = extname(file);
+    if (file.startsWith('.') || !extensions.has(ext.toLowerCase())) continue;
+    const name = file.slice(0, -ext.length);
+    if (files.has(name)) throw new DataError(`${join(folder, file)}: ${files.get(name)} has the same name`);
+    files.set(name, join(folder, file));
+  }
+  if (files.size === 0) throw new DataError(`${folder}: no images (.tif, .tiff or .png)`);
+  return files;
+}
+
+const describe = (shape: number[]) => `${shape.length}D (${shape.join('x')})`;
+
+function checkNdim(path: string, what: string, spatialShape: number[], ndim: number | undefined): void {
+  if (ndim !== undefined && spatialShape.length !== ndim) {
+    throw new DataError(`${path}: ${what} is ${describe(spatialShape)}, expected ${ndim}D`);
+  }
+}
+
+/** Every image of a folder, labels null (the input of prediction). */
+export async function loadImageFolder(folder: string, options: FolderOptions = {}): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (const [name, path] of await listImageFiles(folder)) {
+    const image = await readImage(path);
+    checkNdim(path, 'image', image.shape.slice(1), options.ndim);
+    samples.push({ name, image, labels: null });
+  }
+  return samples;
+}
+
+/** The files of two folders paired by name; a file in one without its partner in the other is an error. */
+async function pairFiles(folderA: string, folderB: string, [whatA, whatB]: [string, string]): Promise<[string, string, string][]> {
+  const [a, b] = [await listImageFiles(folderA), await listImageFiles(folderB)];
+  for (const [name, path] of a) if (!b.has(name)) throw new DataError(`${path}: no ${whatB} named ${name} in ${folderB}`);
+  for (const [name, path] of b) if (!a.has(name)) throw new DataError(`${path}: no ${whatA} named ${name} in ${folderA}`);
+  return [...a].map(([name, path]) => [name, path, b.get(name)!]);
+}
+
+/** A mask that must match its partner file's spatial shape (the image's, or the ground truth's). */
+async function loadMask(path: string, partner: string, partnerShape: number[], ndim: number | undefined): Promise<LabelVolume> {
+  const labels = await readLabels(path);
+  checkNdim(path, 'mask', labels.shape, ndim);
+  if (labels.shape.join('x') !== partnerShape.join('x')) {
+    throw new DataError(`${path}: mask is ${labels.shape.join('x')}, ${partner} is ${partnerShape.join('x')}`);
+  }
+  return labels;
+}
+
+/** Whether DIR/split exists (val is optional: without it, the caller holds out part of train with holdOut()). */
+export const hasSplit = (dir: string, split: Split): Promise<boolean> => isFolder(join(dir, split));
+
+/**
+ * The samples of DIR/split, sorted by name, every image paired with its mask. Masks take the image's spacing (masks
+ * are often written without metadata).
+ */
+export async function loadSplit(dir: string, split: Split, options: SplitOptions = {}): Promise<Sample[]> {
+  const folder = join(dir, split);
+  if (!(await isFolder(folder))) throw new DataError(`${folder}: missing folder`);
+  const [imagesDir, masksDir] = [join(folder, 'images'), join(folder, 'masks')];
+  if (options.masks === 'optional' && !(await isFolder(masksDir))) return loadImageFolder(imagesDir, options);
+  const samples: Sample[] = [];
+  for (const [name, imagePath, maskPath] of await pairFiles(imagesDir, masksDir, ['image', 'mask'])) {
+    const image = await readImage(imagePath);
+    checkNdim(imagePath, 'image', image.shape.slice(1), options.ndim);
+    const labels = await loadMask(maskPath, `image ${imagePath}`, image.shape.slice(1), options.ndim);
+    samples.push({ name, image, labels: { ...labels, spacing: image.spacing } });
+  }
+  return samples;
+}
+
+/** Ground-truth and predicted label images paired by name (the input of evaluation). */
+export async function loadLabelPairs(
+  gtDir: string,
+  predDir: string,
+  options: FolderOptions = {},
+): Promise<{ name: string; gt: LabelVolume; pred: LabelVolume }[]> {
+  const pairs = [];
+  for (const [name, gtPath, predPath] of await pairFiles(gtDir, predDir, ['ground truth', 'prediction'])) {
+    const gt = await readLabels(gtPath);
+    checkNdim(gtPath, 'mask', gt.shape, options.ndim);
+    pairs.push({ name, gt, pred: await loadMask(predPath, `ground truth ${gtPath}`, gt.shape, options.ndim) });
+  }
+  return pairs;
+}
