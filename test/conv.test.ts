@@ -143,6 +143,9 @@ const conv2d: Case[] = [
   { x: [1, 3, 5, 6], w: [2, 3, 1, 3], o: { pads: [0, 4, 0, 4], dilations: [1, 4] } },
   // More channels than one K tile (16) and output channels than one row tile (8).
   { x: [1, 18, 3, 4], w: [10, 18, 3, 3], o: { pads: [1, 1, 1, 1] } },
+  // Row tiles of 64 (two of them) and of 32 output channels.
+  { x: [1, 2, 3, 3], w: [70, 2, 3, 3], o: { pads: [1, 1, 1, 1] } },
+  { x: [2, 3, 4, 5], w: [24, 3, 3, 3], o: { strides: [2, 1] } },
   // More output pixels than one column tile (256) and several K splits in the weight gradient.
   { x: [2, 2, 18, 17], w: [3, 2, 3, 3], o: { pads: [1, 1, 1, 1] }, grads: [false, true, true] },
 ];
@@ -164,6 +167,7 @@ const transposed2d: Case[] = [
   { x: [1, 2, 3, 3], w: [2, 3, 3, 3], o: { strides: [2, 4], dilations: [2, 2], pads: [2, 1, 0, 3] } },
   { x: [2, 3, 1, 1], w: [3, 2, 1, 1] },
   { x: [1, 18, 2, 3], w: [18, 10, 3, 3], o: { strides: [2, 2], pads: [1, 1, 1, 1] } },
+  { x: [1, 40, 2, 2], w: [40, 34, 1, 1], o: { strides: [2, 2] } },
 ];
 
 const transposed3d: Case[] = [
