@@ -34,3 +34,4 @@ export * from './train/augment.ts';
 export * from './models/rdcnet.ts';
 export * from './models/registry.ts';
 export * from './train/predict.ts';
+export * from './train/validate.ts';

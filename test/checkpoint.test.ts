@@ -48,9 +48,12 @@ describe('safetensors', () => {
     expect((bytes.length - 20) % 8).toBe(0);
   });
 
-  it('reads reference files, with or without header padding (unaligned data)', () => {
+  it('reads reference files, with or without header padding (unaligned data), also from a Node Buffer at an offset', () => {
     for (const pad of [true, false]) {
-      const { tensors, metadata } = decodeSafetensors(referenceBytes(pad));
+      const bytes = referenceBytes(pad);
+      const buffer = Buffer.concat([Buffer.from('junk'), bytes]).subarray(4);
+      expect(decodeSafetensors(buffer)).toEqual(decodeSafetensors(bytes));
+      const { tensors, metadata } = decodeSafetensors(bytes);
       expect(metadata).toEqual({ format: 'pt' });
       expect(tensors.get('a')).toEqual({ shape: [2, 2], data: new Float32Array([1, 2, 3, 4]) });
       expect(tensors.get('b')).toEqual({ shape: [1], data: new Int32Array([-7]) });

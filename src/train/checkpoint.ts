@@ -59,7 +59,9 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, HostTensor>, meta
 }
 
 /** Parses a safetensors file, checking what the reference implementation checks: sizes, offsets, full coverage. */
-export function decodeSafetensors(bytes: Uint8Array): Safetensors {
+export function decodeSafetensors(file: Uint8Array): Safetensors {
+  // A plain view: a Node Buffer's slice() would share memory where a copy is needed below.
+  const bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
   if (bytes.length < 8) throw new Error(`safetensors: ${bytes.length} bytes is too short for a header`);
   const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
   if (headerLength > bytes.length - 8) {

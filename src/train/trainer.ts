@@ -15,7 +15,7 @@ export interface TrainOptions {
   lrMin: number;
   /** Linear warmup steps before the decay, counted within `steps`. */
   warmup: number;
-  /** Seeds the batches (crops, augmentation) and the model's dropout through the step number. */
+  /** With the step, seeds each batch's crops and augmentation (the model seeds its dropout with the step). */
   seed: number;
   /** Read the loss back (and report progress) every this many steps. */
   logEvery: number;
@@ -37,7 +37,8 @@ export function trainOptions(user: Partial<TrainOptions> = {}): TrainOptions {
   for (const key of ['steps', 'batchSize', 'logEvery', 'validateEvery'] as const) {
     if (!Number.isInteger(o[key]) || o[key] <= 0) throw new Error(`training option ${key} must be a positive integer, got ${o[key]}`);
   }
-  if (!Number.isInteger(o.seed) || o.seed < 0) throw new Error(`training option seed must be a non-negative integer, got ${o.seed}`);
+  // Batches are seeded with seed·2^32 + step, which must stay an exact integer (< 2^53).
+  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed >= 2 ** 20) throw new Error(`training option seed must be an integer in [0, 2^20), got ${o.seed}`);
   if (!(o.lr > 0 && o.lrMin >= 0 && o.lrMin <= o.lr)) throw new Error(`training options need 0 <= lrMin <= lr and lr > 0, got lr ${o.lr}, lrMin ${o.lrMin}`);
   if (typeof o.bestMetric !== 'string') throw new Error('training option bestMetric must be a metric name');
   cosineDecay({ lr0: o.lr, lrMin: o.lrMin, steps: o.steps, warmup: o.warmup });

@@ -1,0 +1,29 @@
+// `wgseg eval`: scores predicted label images against ground truth (paired by name) and prints one JSON line.
+import { loadLabelPairs } from '../train/dataset-node.ts';
+import { evaluate } from '../train/metrics.ts';
+import { headlineMetrics } from '../train/validate.ts';
+import { parse, required } from './args.ts';
+import type { Context } from './main.ts';
+
+export const evalHelp = `wgseg eval --gt DIR --pred DIR
+
+Scores the label images in --pred against those of the same name in --gt (0 background, -1 unlabeled) and prints one
+JSON line: per-image averages at IoU 0.5 (precision, recall, f1, apDsb50), apDsb (mean AP_dsb over IoU 0.5…0.9), sbd,
+aji, then every score per threshold ("perImage") and pooled over the images ("dataset").
+
+  --gt DIR           ground-truth masks
+  --pred DIR         predicted masks`;
+
+const flags = { gt: { type: 'string' }, pred: { type: 'string' } } as const;
+
+export async function evaluateFolders(argv: string[], ctx: Context): Promise<number> {
+  const { values } = parse('eval', argv, flags);
+  if (values.help) {
+    ctx.stdout.write(`${evalHelp}\n`);
+    return 0;
+  }
+  const pairs = await loadLabelPairs(required('eval', values, 'gt'), required('eval', values, 'pred'));
+  const result = evaluate(pairs.map(({ name, gt, pred }) => ({ name, gt: gt.data, pred: pred.data })));
+  ctx.stdout.write(`${JSON.stringify({ images: result.images, ...headlineMetrics(result), thresholds: result.thresholds, perImage: result.perImage, dataset: result.dataset })}\n`);
+  return 0;
+}

@@ -1,0 +1,135 @@
+// `wgseg predict`: instance labels for every image of a folder with a trained run's model, written as label TIFFs
+// with the images' names. Files are written into a temporary folder beside --out and moved in only when every image
+// succeeded, so a failure leaves no partial output.
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Engine } from '../engine/engine.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import type { InstanceModel, Spacing } from '../models/model.ts';
+import { loadImageFolder } from '../train/dataset-node.ts';
+import { DataError, writeLabels, writePng } from '../train/io-node.ts';
+import { predictImage } from '../train/predict.ts';
+import type { ImageVolume } from '../train/volume.ts';
+import { parse, positiveInt, required, UsageError } from './args.ts';
+import type { Context } from './main.ts';
+import { loadModel, prepareSamples, readRun } from './run.ts';
+
+export const predictHelp = `wgseg predict --model RUN --input DIR --out DIR [options]
+
+Predicts instance labels for every image in DIR (.tif, .tiff, .png) with RUN's best checkpoint (its last when it has
+no best) and writes OUT/NAME.tif (32-bit label TIFFs that Fiji and tifffile open), normalized as RUN was trained.
+
+  --model RUN        a run folder written by wgseg train
+  --input DIR        a folder of images
+  --out DIR          where the label images go (created; files of the same name are replaced)
+  --tile N           tile size per axis for whole-image prediction (default: the model's)
+  --iterations-png   also write OUT/NAME.iterK.png for each recurrent iteration K (models that have them, RDCNet):
+                     foreground probability (left) and embeddings coloured by where they point (right), as in the
+                     RDCNet paper's Fig. 1; the middle slice of 3D images`;
+
+const flags = {
+  model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, tile: { type: 'string' }, 'iterations-png': { type: 'boolean' },
+} as const;
+
+/** A model with interpretable intermediate outputs (RDCNet's recurrent iterations). */
+interface IterativeModel extends InstanceModel {
+  iterationOutputs(images: Tensor, spacing: Spacing): { foreground: Tensor; embeddings: Tensor }[];
+}
+
+const isIterative = (m: InstanceModel): m is IterativeModel => typeof (m as Partial<IterativeModel>).iterationOutputs === 'function';
+
+/**
+ * One RGB PNG per iteration, [foreground | embeddings] side by side: grey foreground probability; each embedding's
+ * (y, x) as red and green relative to the image extent, dimmed by the foreground, so an instance whose pixels vote for
+ * one centre shows as one flat colour.
+ */
+async function writeIterationPngs(e: Engine, model: IterativeModel, image: ImageVolume, path: (k: number) => string): Promise<void> {
+  const spatial = image.shape.slice(1);
+  const [h, w] = spatial.slice(-2);
+  const depth = spatial.length === 3 ? spatial[0] : 1;
+  const plane = h * w;
+  const z = Math.floor(depth / 2);
+  const extent = spatial.slice(-2).map((d, k) => d * image.spacing[image.spacing.length - 2 + k]);
+  const scope = e.beginScope();
+  try {
+    const outputs = model.iterationOutputs(e.tensor(image.data, [1, ...image.shape]), image.spacing);
+    for (const [k, { foreground, embeddings }] of outputs.entries()) {
+      const fg = (await foreground.data()).subarray(z * plane, (z + 1) * plane);
+      const emb = await embeddings.data();
+      const rgb = new Uint8Array(plane * 2 * 3);
+      const byte = (v: number) => Math.max(0, Math.min(255, Math.round(255 * v)));
+      for (let i = 0; i < plane; i++) {
+        const row = Math.floor(i / w);
+        const left = (row * 2 * w + (i % w)) * 3;
+        const right = left + w * 3;
+        rgb.fill(byte(fg[i]), left, left + 3);
+        // The last two embedding channels are y and x; in 3D they follow z.
+        const ey = emb[(spatial.length - 2) * depth * plane + z * plane + i];
+        const ex = emb[(spatial.length - 1) * depth * plane + z * plane + i];
+        rgb[right] = byte((fg[i] * ey) / extent[0]);
+        rgb[right + 1] = byte((fg[i] * ex) / extent[1]);
+        rgb[right + 2] = byte(fg[i] * 0.5);
+      }
+      await writePng(path(k + 1), { data: rgb, width: 2 * w, height: h, channels: 3 });
+    }
+  } finally {
+    scope.end();
+  }
+}
+
+/** Moves the files of `from` into `to` (renaming the folder when `to` does not exist yet). */
+async function moveInto(from: string, to: string): Promise<void> {
+  const existing = await stat(to).catch(() => null);
+  if (!existing) return rename(from, to);
+  if (!existing.isDirectory()) throw new DataError(`--out: ${to} exists and is not a folder`);
+  for (const file of await readdir(from)) await rename(join(from, file), join(to, file));
+  await rm(from, { recursive: true });
+}
+
+export async function predict(argv: string[], ctx: Context): Promise<number> {
+  const { values } = parse('predict', argv, flags);
+  if (values.help) {
+    ctx.stdout.write(`${predictHelp}\n`);
+    return 0;
+  }
+  const runDir = required('predict', values, 'model');
+  const input = required('predict', values, 'input');
+  const out = resolve(required('predict', values, 'out'));
+  const tileSize = positiveInt('tile', values.tile);
+  const outStat = await stat(out).catch(() => null);
+  if (outStat && !outStat.isDirectory()) throw new DataError(`--out: ${out} exists and is not a folder`);
+
+  const { run, weights } = await readRun(runDir);
+  const e = await ctx.engine();
+  const model = await loadModel(e, ctx.registry, run, weights);
+  try {
+    const loaded = await loadImageFolder(input, { ndim: model.ndim });
+    for (const s of loaded) {
+      if (s.image.shape[0] !== model.inChannels) {
+        throw new DataError(`${input}: image ${s.name} has ${s.image.shape[0]} channel(s); the model takes ${model.inChannels}`);
+      }
+      if (!run.data.spacing && s.image.spacing.join() !== run.data.trainSpacing.join()) {
+        ctx.stderr.write(`warning: ${s.name} has spacing [${s.image.spacing.join(', ')}]; ${runDir} was trained at [${run.data.trainSpacing.join(', ')}]\n`);
+      }
+    }
+    if (values['iterations-png'] && !isIterative(model)) throw new UsageError(`--iterations-png: the ${model.kind} model has no recurrent iterations to show`);
+    const samples = prepareSamples(loaded, run);
+    await mkdir(dirname(out), { recursive: true });
+    const staging = await mkdtemp(join(dirname(out), `.${basename(out)}.tmp-`));
+    try {
+      for (const { name, image } of samples) {
+        const labels = await predictImage(e, model, image, { tileSize });
+        await writeLabels(join(staging, `${name}.tif`), { data: labels, shape: image.shape.slice(1), spacing: image.spacing });
+        if (values['iterations-png']) await writeIterationPngs(e, model as IterativeModel, image, (k) => join(staging, `${name}.iter${k}.png`));
+      }
+      await moveInto(staging, out);
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true });
+      throw err;
+    }
+    ctx.stdout.write(`${JSON.stringify({ images: samples.length, out, weights })}\n`);
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}

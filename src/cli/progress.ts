@@ -1,0 +1,54 @@
+// Training progress on stderr: a bar redrawn in place on a terminal; plain lines (at most one per 10 s, plus every
+// validation) when the output is a file or CI log.
+import type { TrainEvent } from '../train/trainer.ts';
+
+const BAR = 24;
+
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+function stepLine(ev: Extract<TrainEvent, { type: 'step' }>): string {
+  const loss = ev.loss === null ? '?' : ev.loss.toPrecision(4);
+  const eta = duration((ev.steps - ev.step) / ev.stepsPerSecond);
+  return `step ${ev.step}/${ev.steps}  loss ${loss}  lr ${ev.lr.toExponential(2)}  ${ev.stepsPerSecond.toFixed(2)} steps/s  eta ${eta}`;
+}
+
+function validationLine(ev: Extract<TrainEvent, { type: 'validation' }>): string {
+  const scores = Object.entries(ev.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ');
+  return `validation at step ${ev.step}: ${scores}${ev.improved ? '  (best so far)' : ''}`;
+}
+
+/** A TrainHooks.progress for `stream`; call done() after training to end the bar's line. */
+export function progressReporter(stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number }, now = () => Date.now()) {
+  let bar = '';
+  let lastLine = -Infinity;
+  const clear = () => {
+    if (bar) stream.write('\r\x1b[K');
+  };
+  const report = (ev: TrainEvent) => {
+    if (ev.type === 'checkpoint') return;
+    if (ev.type === 'validation') {
+      clear();
+      stream.write(`${validationLine(ev)}\n`);
+      if (bar) stream.write(bar);
+      return;
+    }
+    if (stream.isTTY) {
+      const filled = Math.round((BAR * ev.step) / ev.steps);
+      bar = `[${'#'.repeat(filled)}${'.'.repeat(BAR - filled)}] ${stepLine(ev)}`.slice(0, (stream.columns ?? 120) - 1);
+      stream.write(`\r\x1b[K${bar}`);
+    } else if (now() - lastLine >= 10_000 || ev.step === ev.steps) {
+      lastLine = now();
+      stream.write(`${stepLine(ev)}\n`);
+    }
+  };
+  return Object.assign(report, {
+    done: () => {
+      if (bar) stream.write('\n');
+      bar = '';
+    },
+  });
+}

@@ -1,0 +1,217 @@
+// `wgseg train`: builds (or, with --resume, reopens) a run folder, loads and checks the dataset, and runs the shared
+// training loop with GPU-augmented crops, validation on DIR/val (or a held-out part of train) and checkpoints.
+import { mkdir, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { sampleBatch, releaseSamples } from '../train/augment.ts';
+import { json, RunFolder } from '../train/checkpoint-node.ts';
+import { hasSplit, loadSplit } from '../train/dataset-node.ts';
+import { DataError } from '../train/io-node.ts';
+import { holdOut } from '../train/split.ts';
+import { Trainer, trainOptions, type TrainOptions, type TrainState } from '../train/trainer.ts';
+import { validationMetrics } from '../train/validate.ts';
+import type { Sample } from '../train/volume.ts';
+import { nonNegativeInt, parse, positiveInt, positiveNumber, required, spacingFlag, UsageError } from './args.ts';
+import type { Context } from './main.ts';
+import { progressReporter } from './progress.ts';
+import { buildModel, prepareSamples, type DataOptions, type RunConfig } from './run.ts';
+
+export const trainHelp = `wgseg train --model NAME --data DIR --out RUN [options]
+
+Trains a model on DIR/{train,val}/{images,masks}/NAME.tif|png (without DIR/val, part of train is held out) and
+keeps RUN/{config.json, last.safetensors, best.safetensors, optimizer.safetensors, state.json}.
+
+  --model NAME       the model (see wgseg --help)
+  --data DIR         the dataset folder
+  --out RUN          the run folder (created; must not hold a run unless --resume)
+  --preset NAME      a named model config (default: the model's first preset)
+  --config FILE      JSON {"model": {...}, "train": {...}, "data": {...}, "normalization": {...}} over the preset
+                     train: steps, batchSize, lr, lrMin, warmup, seed, logEvery, validateEvery, bestMetric
+                     data: patchSize, augment, valFraction; normalization: pLow, pHigh
+  --steps N          training steps (overrides the config)
+  --batch N          batch size (overrides the config)
+  --seed N           seed of the crops, augmentation and dropout
+  --spacing Z,Y,X    voxel spacing for every image, instead of the files' metadata (Y,X in 2D)
+  --max-minutes M    stop cleanly after M minutes (the last checkpoint is saved)
+  --resume           continue RUN from its last checkpoint, with its saved config`;
+
+const flags = {
+  model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, config: { type: 'string' },
+  preset: { type: 'string' }, 'max-minutes': { type: 'string' }, spacing: { type: 'string' }, resume: { type: 'boolean' },
+  steps: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' },
+} as const;
+
+/** The --config file's sections; each key is checked so a typo is an error, not a silently ignored setting. */
+interface ConfigFile {
+  model?: Record<string, unknown>;
+  train?: Partial<TrainOptions>;
+  data?: Partial<Pick<DataOptions, 'patchSize' | 'augment' | 'valFraction'>>;
+  normalization?: { pLow?: number; pHigh?: number };
+}
+
+async function readConfigFile(path: string): Promise<ConfigFile> {
+  let config: ConfigFile;
+  try {
+    config = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new UsageError(`--config ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
+  }
+  const known: Record<string, string[] | null> = {
+    model: null, train: null, data: ['patchSize', 'augment', 'valFraction'], normalization: ['pLow', 'pHigh'],
+  };
+  if (!config || typeof config !== 'object' || Array.isArray(config)) throw new UsageError(`--config ${path}: not a JSON object`);
+  for (const [section, value] of Object.entries(config)) {
+    if (!(section in known)) throw new UsageError(`--config ${path}: unknown section "${section}" (known: ${Object.keys(known).join(', ')})`);
+    if (!value || typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`--config ${path}: "${section}" is not an object`);
+    const keys = known[section];
+    const unknown = keys && Object.keys(value).find((k) => !keys.includes(k));
+    if (unknown) throw new UsageError(`--config ${path}: unknown key "${section}.${unknown}" (known: ${keys.join(', ')})`);
+  }
+  return config;
+}
+
+/** The config of a new run: preset, then --config file, then flags. */
+async function newRun(values: ReturnType<typeof parse<typeof flags>>['values'], ctx: Context): Promise<RunConfig> {
+  const kind = required('train', values, 'model');
+  const dir = resolve(required('train', values, 'data'));
+  if (!ctx.registry.factories[kind]) {
+    throw new UsageError(`--model: unknown model "${kind}" (known: ${Object.keys(ctx.registry.factories).join(', ')})`);
+  }
+  const file = values.config ? await readConfigFile(values.config) : {};
+  const presets = ctx.registry.presets[kind] ?? {};
+  const preset = values.preset ?? Object.keys(presets)[0] ?? null;
+  if (preset !== null && !presets[preset]) {
+    throw new UsageError(`--preset: ${kind} has no preset "${preset}" (has ${Object.keys(presets).join(', ') || 'none'})`);
+  }
+  let train: TrainOptions;
+  try {
+    train = trainOptions({
+      ...file.train,
+      ...definedOnly({ steps: positiveInt('steps', values.steps), batchSize: positiveInt('batch', values.batch), seed: nonNegativeInt('seed', values.seed) }),
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return {
+    format: 'wgseg-run/1',
+    model: { kind, preset, config: { ...(preset ? presets[preset] : {}), ...file.model } },
+    train,
+    data: {
+      dir, patchSize: file.data?.patchSize ?? [], augment: file.data?.augment ?? {}, spacing: spacingFlag(values.spacing) ?? null,
+      trainSpacing: [], valFraction: file.data?.valFraction ?? 0.1,
+    },
+    normalization: { method: 'percentile', pLow: file.normalization?.pLow ?? 1, pHigh: file.normalization?.pHigh ?? 99.8 },
+  };
+}
+
+const definedOnly = <T extends object>(o: T): Partial<T> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+
+/** The saved config of a run to resume; flags that would change it are refused. */
+async function resumedRun(values: ReturnType<typeof parse<typeof flags>>['values'], folder: RunFolder): Promise<RunConfig> {
+  for (const flag of ['config', 'preset', 'steps', 'batch', 'seed', 'spacing'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--resume continues ${folder.dir} with its saved config; drop --${flag}`);
+  }
+  if (!folder.has('config.json') || !folder.has('state.json')) {
+    throw new UsageError(`--resume: ${folder.dir} has no run to resume (config.json and state.json)`);
+  }
+  const run = await folder.readJSON<RunConfig>('config.json').catch((e: Error) => {
+    throw new UsageError(e.message);
+  });
+  if (values.model && values.model !== run.model.kind) throw new UsageError(`--model ${values.model}: ${folder.dir} trains ${run.model.kind}`);
+  return values.data ? { ...run, data: { ...run.data, dir: resolve(values.data) } } : run;
+}
+
+/** Training and validation samples, checked against the model, normalized. */
+async function loadData(run: RunConfig, ndim: 2 | 3, channels: number): Promise<{ train: Sample[]; val: Sample[] }> {
+  const { dir, valFraction } = run.data;
+  let train = await loadSplit(dir, 'train', { ndim });
+  let val: Sample[];
+  if (await hasSplit(dir, 'val')) val = await loadSplit(dir, 'val', { ndim });
+  else if (train.length < 2) throw new DataError(`${dir}: no val folder, and train has ${train.length} image(s): nothing to hold out for validation`);
+  else ({ train, val } = holdOut(train, valFraction, run.train.seed));
+  const spacing = run.data.spacing ?? train[0].image.spacing;
+  for (const s of [...train, ...val]) {
+    if (s.image.shape[0] !== channels) {
+      throw new DataError(`${dir}: image ${s.name} has ${s.image.shape[0]} channel(s); the ${run.model.kind} model takes ${channels}`);
+    }
+    // One batch holds crops of several images: their voxels must be the same size (or --spacing says they are).
+    if (!run.data.spacing && s.image.spacing.join() !== spacing.join()) {
+      throw new DataError(`${dir}: image ${s.name} has spacing [${s.image.spacing.join(', ')}], ${train[0].name} [${spacing.join(', ')}]; pass --spacing to use one`);
+    }
+  }
+  return { train: prepareSamples(train, run), val: prepareSamples(val, run) };
+}
+
+/** The training crop: the config's (checked), else about 128 pixels per axis (16 slices in z) in the model's multiples. */
+function patchSize(run: RunConfig, ndim: number, multiple: readonly number[]): number[] {
+  const given = run.data.patchSize;
+  if (given.length === 0) return (ndim === 2 ? [128, 128] : [16, 128, 128]).map((p, k) => Math.max(1, Math.round(p / multiple[k])) * multiple[k]);
+  if (given.length !== ndim || given.some((p, k) => !Number.isInteger(p) || p <= 0 || p % multiple[k] !== 0)) {
+    throw new UsageError(`data.patchSize [${given.join(', ')}] must be ${ndim} positive multiples of [${multiple.join(', ')}] for this model`);
+  }
+  return given;
+}
+
+export async function train(argv: string[], ctx: Context): Promise<number> {
+  const { values } = parse('train', argv, flags);
+  if (values.help) {
+    ctx.stdout.write(`${trainHelp}\n`);
+    return 0;
+  }
+  const out = required('train', values, 'out');
+  const maxMinutes = positiveNumber('max-minutes', values['max-minutes']) ?? Infinity;
+  const folder = new RunFolder(out);
+  if (!values.resume && folder.has('config.json')) {
+    throw new UsageError(`--out: ${out} already holds a run; add --resume to continue it, or choose another folder`);
+  }
+  const run = values.resume ? await resumedRun(values, folder) : await newRun(values, ctx);
+
+  const e = await ctx.engine();
+  const model = buildModel(e, ctx.registry, run.model.kind, run.model.config);
+  try {
+    const data = await loadData(run, model.ndim, model.inChannels);
+    run.data.patchSize = patchSize(run, model.ndim, model.sizeMultiple);
+    if (!values.resume) {
+      run.data.trainSpacing = data.train[0].image.spacing;
+      await mkdir(out, { recursive: true });
+      await folder.write({ 'config.json': json(run) });
+    }
+    const trainer = new Trainer(model, run.train);
+    if (values.resume) {
+      try {
+        const state = await folder.readJSON<TrainState>('state.json');
+        trainer.restore(await folder.read('last.safetensors'), await folder.read('optimizer.safetensors'), state, out);
+      } catch (err) {
+        throw new UsageError(`--resume: ${(err as Error).message}`);
+      }
+    }
+    const { batchSize, seed } = run.train;
+    const report = progressReporter(ctx.stderr);
+    ctx.stderr.write(`training ${run.model.kind}${run.model.preset ? ` (${run.model.preset})` : ''} on ${data.train.length} image(s), validating on ${data.val.length}, from step ${trainer.state.step} of ${run.train.steps}\n`);
+    const result = await trainer.run(
+      {
+        batch: (step) => sampleBatch(e, data.train, { batchSize, patchSize: run.data.patchSize, seed: seed * 2 ** 32 + step, augment: run.data.augment }),
+        validate: () => validationMetrics(e, model, data.val),
+        save: async (c) => {
+          if (c.which === 'best') await folder.write({ 'best.safetensors': c.weights });
+          else await folder.write({ 'last.safetensors': c.weights, 'optimizer.safetensors': c.optimizer, 'state.json': json(c.state) });
+        },
+        progress: report,
+      },
+      { maxMinutes },
+    );
+    report.done();
+    releaseSamples(e);
+    const { step, best, loss } = result.state;
+    const summary = { reason: result.reason, step, loss, best, run: out };
+    if (result.reason === 'diverged') {
+      ctx.stderr.write(`wgseg train: ${result.message}\n`);
+      return 1;
+    }
+    ctx.stdout.write(`${JSON.stringify(summary)}\n`);
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,234 @@
+// The wgseg command line on tiny generated datasets: a full train → resume → predict → eval round in process with a
+// tiny model, and the error paths (messages and exit codes) through the real `bin/wgseg.js` in a child process.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../src/cli/main.ts';
+import type { ModelRegistry } from '../src/cli/run.ts';
+import { registry } from '../src/models/registry.ts';
+import { syntheticBlobs, type Engine, type Tensor } from '../src/index.ts';
+import { writeLabels, writePng } from '../src/train/io-node.ts';
+import { testEngine } from './support/engine.ts';
+import { TinyModel, tinyFactory } from './support/fake-model.ts';
+
+const bin = resolve('bin/wgseg.js');
+
+/** A dataset folder: `counts` images per split, 24x24 grey PNG images with TIFF masks. */
+async function dataset(dir: string, counts: Record<string, number>): Promise<string> {
+  let seed = 1;
+  for (const [split, n] of Object.entries(counts)) {
+    for (const sub of ['images', 'masks']) mkdirSync(join(dir, split, sub), { recursive: true });
+    for (let i = 0; i < n; i++) {
+      const s = syntheticBlobs({ height: 24, width: 24, blobs: 3, radius: [3, 5], seed: seed++ });
+      const grey = Uint8Array.from(s.image, (v) => Math.max(0, Math.min(255, Math.round(v * 255))));
+      await writePng(join(dir, split, 'images', `img${i}.png`), { data: grey, width: 24, height: 24, channels: 1 });
+      await writeLabels(join(dir, split, 'masks', `img${i}.tif`), { data: s.labels, shape: [24, 24], spacing: [1, 1] });
+    }
+  }
+  return dir;
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'wgseg-cli-'));
+
+function sink() {
+  let text = '';
+  const stream = new Writable({ write: (chunk, _enc, done) => ((text += chunk), done()) });
+  return { stream, text: () => text };
+}
+
+/** Runs main() in this process with the tiny model and the test engine (kept alive between commands). */
+async function run(argv: string[], registry: ModelRegistry = tiny) {
+  const e = await testEngine();
+  const [stdout, stderr] = [sink(), sink()];
+  const code = await main(argv, { stdout: stdout.stream, stderr: stderr.stream, registry, engine: async () => e });
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
+}
+
+/** Runs the real command line in a child process. */
+function cli(args: string[], cwd = tmpdir()) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const tiny: ModelRegistry = { factories: { tiny: tinyFactory }, presets: { tiny: { default: { channels: 1, seed: 1, dropout: 0.1 } } } };
+
+let data: string;
+let configFile: string;
+beforeAll(async () => {
+  data = await dataset(tmp(), { train: 3, val: 1, test: 2 });
+  configFile = join(tmp(), 'config.json');
+  writeFileSync(configFile, JSON.stringify({ train: { logEvery: 1, validateEvery: 2, lr: 0.01 }, data: { patchSize: [16, 16] } }));
+});
+
+describe('wgseg train / predict / eval (in process, tiny model)', () => {
+  it('trains, and a run stopped by --max-minutes then resumed writes the same files as an uninterrupted run', async () => {
+    const whole = join(tmp(), 'whole');
+    const args = ['train', '--model', 'tiny', '--data', data, '--config', configFile, '--steps', '4', '--batch', '2', '--seed', '3'];
+    const r = await run([...args, '--out', whole]);
+    expect(r.stderr).not.toContain('Error');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ reason: 'done', step: 4, best: { metric: 'f1' } });
+    expect(readdirSync(whole).sort()).toEqual(['best.safetensors', 'config.json', 'last.safetensors', 'optimizer.safetensors', 'state.json']);
+    const config = JSON.parse(readFileSync(join(whole, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({
+      model: { kind: 'tiny', preset: 'default', config: { channels: 1 } },
+      train: { steps: 4, batchSize: 2, seed: 3, lr: 0.01, validateEvery: 2 },
+      data: { dir: data, patchSize: [16, 16], spacing: null, trainSpacing: [1, 1] },
+      normalization: { method: 'percentile', pLow: 1, pHigh: 99.8 },
+    });
+    expect(r.stderr).toMatch(/validation at step 2: precision [\d.]+ {2}recall/);
+
+    const parts = join(tmp(), 'parts');
+    const first = await run([...args, '--out', parts, '--max-minutes', '1e-9']);
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ reason: 'time', step: 1 });
+    const again = await run(['train', '--data', data, '--out', parts, '--config', configFile]);
+    expect(again).toMatchObject({ code: 2, stderr: `wgseg train: --out: ${parts} already holds a run; add --resume to continue it, or choose another folder\n` });
+    expect((await run(['train', '--out', parts, '--resume', '--steps', '9'])).stderr).toBe(`wgseg train: --resume continues ${parts} with its saved config; drop --steps\n`);
+    const resumed = await run(['train', '--out', parts, '--resume']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toContain('from step 1 of 4');
+    for (const file of ['last.safetensors', 'optimizer.safetensors']) {
+      expect(readFileSync(join(parts, file)).equals(readFileSync(join(whole, file)))).toBe(true);
+    }
+    const [a, b] = [parts, whole].map((d) => JSON.parse(readFileSync(join(d, 'state.json'), 'utf8')));
+    expect({ ...a, seconds: 0 }).toEqual({ ...b, seconds: 0 });
+
+    const labels = join(tmp(), 'out', 'labels');
+    const p = await run(['predict', '--model', whole, '--input', join(data, 'test', 'images'), '--out', labels]);
+    expect(p.code).toBe(0);
+    expect(JSON.parse(p.stdout)).toMatchObject({ images: 2, out: labels, weights: join(whole, 'best.safetensors') });
+    expect(readdirSync(labels).sort()).toEqual(['img0.tif', 'img1.tif']);
+    expect(readdirSync(join(labels, '..'))).toEqual(['labels']);
+
+    const ev = await run(['eval', '--gt', join(data, 'test', 'masks'), '--pred', labels]);
+    expect(ev.code).toBe(0);
+    expect(ev.stdout.trim().split('\n')).toHaveLength(1);
+    const scores = JSON.parse(ev.stdout);
+    expect(scores.images).toBe(2);
+    for (const key of ['precision', 'recall', 'f1', 'apDsb50', 'apDsb', 'sbd', 'aji']) expect(scores[key]).toBeGreaterThanOrEqual(0);
+  });
+
+  it('a failure while predicting leaves nothing in --out', async () => {
+    const runDir = join(tmp(), 'run');
+    expect((await run(['train', '--model', 'tiny', '--data', data, '--out', runDir, '--config', configFile, '--steps', '2'])).code).toBe(0);
+    let calls = 0;
+    const failing: ModelRegistry = {
+      ...tiny,
+      factories: {
+        tiny: (e: Engine, config: Record<string, unknown>) => {
+          const model = tinyFactory(e, config) as TinyModel;
+          const postprocess = model.postprocess.bind(model);
+          model.postprocess = async (outputs: Tensor, spacing: readonly number[]) => {
+            if (++calls === 2) throw new Error('out of memory (simulated)');
+            return postprocess(outputs, spacing);
+          };
+          return model;
+        },
+      },
+    };
+    const parent = tmp();
+    expect(await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', join(parent, 'x'), '--iterations-png'])).toMatchObject({
+      code: 2, stderr: 'wgseg predict: --iterations-png: the tiny model has no recurrent iterations to show\n',
+    });
+    const r = await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', join(parent, 'labels')], failing);
+    expect(r).toMatchObject({ code: 1, stderr: 'wgseg predict: out of memory (simulated) (WGSEG_DEBUG=1 shows where)\n' });
+    expect(readdirSync(parent)).toEqual([]);
+  });
+
+  it('bad flags are one line naming the flag, exit code 2 (the real model registry)', async () => {
+    const rdcnet = (argv: string[]) => run(argv, registry);
+    expect(await rdcnet(['train', '--bogus'])).toMatchObject({ code: 2, stderr: "wgseg train: Unknown option '--bogus' (see wgseg train --help)\n" });
+    expect(await rdcnet(['train', '--model', 'nope', '--data', data, '--out', 'x'])).toMatchObject({
+      code: 2, stderr: expect.stringMatching(/^wgseg train: --model: unknown model "nope" \(known: rdcnet.*\)\n$/),
+    });
+    expect(await rdcnet(['train', '--model', 'rdcnet', '--preset', 'huge', '--data', data, '--out', 'x'])).toMatchObject({
+      code: 2, stderr: expect.stringMatching(/^wgseg train: --preset: rdcnet has no preset "huge" \(has .*small.*\)\n$/),
+    });
+    expect(await rdcnet(['train', '--model', 'rdcnet', '--data', data, '--out', 'x', '--steps', '0'])).toMatchObject({
+      code: 2, stderr: 'wgseg train: --steps must be a positive integer, got "0"\n',
+    });
+    expect(await rdcnet(['train', '--model', 'rdcnet', '--data', data, '--out', 'x', '--spacing', '1,0'])).toMatchObject({
+      code: 2, stderr: 'wgseg train: --spacing must be Y,X or Z,Y,X positive numbers, got "1,0"\n',
+    });
+    expect(await rdcnet(['train', '--out', join(tmp(), 'r'), '--resume'])).toMatchObject({
+      code: 2, stderr: expect.stringMatching(/^wgseg train: --resume: .* has no run to resume \(config.json and state.json\)\n$/),
+    });
+    expect(await rdcnet(['predict', '--model', data, '--input', data, '--out', join(tmp(), 'o')])).toMatchObject({
+      code: 2, stderr: `wgseg predict: --model: ${data} is not a run folder (no config.json)\n`,
+    });
+    expect(await rdcnet(['eval', '--gt', data])).toMatchObject({ code: 2, stderr: 'wgseg eval: --pred is required (see wgseg eval --help)\n' });
+  });
+
+  it('bad data is one line naming the file, exit code 2, and no run folder', async () => {
+    const bad = await dataset(tmp(), { train: 2 });
+    writeFileSync(join(bad, 'train', 'masks', 'img1.tif'), '');
+    const out = join(tmp(), 'run');
+    const r = await run(['train', '--model', 'tiny', '--data', bad, '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`wgseg train: ${join(bad, 'train', 'masks', 'img1.tif')}: empty file\n`);
+    expect(existsSync(out)).toBe(false);
+    const patch = join(tmp(), 'c.json');
+    writeFileSync(patch, JSON.stringify({ data: { patchSize: [16] } }));
+    expect((await run(['train', '--model', 'tiny', '--data', data, '--out', out, '--config', patch])).stderr).toBe(
+      'wgseg train: data.patchSize [16] must be 2 positive multiples of [1, 1] for this model\n',
+    );
+    writeFileSync(patch, JSON.stringify({ train: { stepz: 3 } }));
+    expect((await run(['train', '--model', 'tiny', '--data', data, '--out', out, '--config', patch])).stderr).toMatch(
+      /^wgseg train: training option "stepz" is unknown/,
+    );
+    writeFileSync(patch, JSON.stringify({ data: { patch: 3 } }));
+    expect((await run(['train', '--model', 'tiny', '--data', data, '--out', out, '--config', patch])).stderr).toBe(
+      `wgseg train: --config ${patch}: unknown key "data.patch" (known: patchSize, augment, valFraction)\n`,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('RDCNet through the CLI', () => {
+  it('trains the small preset for a few steps and predicts with one PNG per recurrent iteration', async () => {
+    const runDir = join(tmp(), 'rdcnet');
+    const args = ['train', '--model', 'rdcnet', '--preset', 'small', '--data', data, '--out', runDir, '--config', configFile, '--steps', '2'];
+    const t = await run(args, registry);
+    expect(t.stderr).not.toContain('wgseg train:');
+    expect(t.code).toBe(0);
+    const out = join(tmp(), 'pred');
+    const p = await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', out, '--iterations-png'], registry);
+    expect(p.code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual([
+      'img0.iter1.png', 'img0.iter2.png', 'img0.iter3.png', 'img0.iter4.png', 'img0.tif',
+      'img1.iter1.png', 'img1.iter2.png', 'img1.iter3.png', 'img1.iter4.png', 'img1.tif',
+    ]);
+    const asTiny = await run(['predict', '--model', runDir, '--input', data, '--out', out], { ...registry, factories: { rdcnet: tinyFactory } });
+    expect(asTiny).toMatchObject({ code: 2, stderr: `wgseg predict: ${join(runDir, 'best.safetensors')} holds a rdcnet model, not tiny\n` });
+  });
+});
+
+describe('bin/wgseg.js (child process, run from another folder)', () => {
+  it('prints help and exits 0; no command or an unknown one exits 2', () => {
+    const h = cli(['--help']);
+    expect(h.code).toBe(0);
+    expect(h.stdout).toContain('wgseg train --model NAME --data DIR --out RUN');
+    expect(h.stdout).toContain('rdcnet');
+    expect(cli(['train', '--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining('--max-minutes M') });
+    expect(cli(['frobnicate'])).toMatchObject({ code: 2, stderr: 'wgseg: unknown command "frobnicate" (train, predict, eval; see wgseg --help)\n' });
+  });
+
+  it('names the flag or file at fault, with exit code 2', () => {
+    expect(cli(['train', '--model', 'rdcnet', '--out', 'x'])).toMatchObject({ code: 2, stderr: 'wgseg train: --data is required (see wgseg train --help)\n' });
+    const missing = join(tmp(), 'none');
+    expect(cli(['eval', '--gt', missing, '--pred', data])).toMatchObject({ code: 2, stderr: `wgseg eval: ${missing}: missing folder\n` });
+  });
+
+  it('eval prints one JSON line', () => {
+    const masks = join(data, 'test', 'masks');
+    const r = cli(['eval', '--gt', masks, '--pred', masks]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ images: 2, precision: 1, recall: 1, f1: 1, apDsb: 1, sbd: 1, aji: 1 });
+  });
+});
