@@ -156,7 +156,10 @@ function planItem(rand: () => number, samples: readonly Sample[], patch: readonl
   const size = sample.image.shape.slice(1);
   const ndim = patch.length;
   // A patch larger than the image places the image at a random position inside it; the rest is reflected (labels -1).
-  const start = size.map((s, k) => Math.round(uniform(Math.min(0, s - patch[k]), Math.max(0, s - patch[k]))));
+  const start = size.map((s, k) => {
+    const [lo, hi] = [Math.min(0, s - patch[k]), Math.max(0, s - patch[k])];
+    return lo + Math.floor(rand() * (hi - lo + 1));
+  });
   // The linear part in the yx plane: L = affine · rot90 · flips, about the patch centre.
   let linear = [[aug.flip && coin() ? -1 : 1, 0], [0, aug.flip && coin() ? -1 : 1]];
   const square = patch[ndim - 1] === patch[ndim - 2];
@@ -210,6 +213,10 @@ function sumOfSquaredTaps(sigma: number): number {
  */
 function elasticField(e: Engine, batch: number, patch: readonly number[], elastic: ElasticAugment, seed: number): Tensor {
   const sigma = elastic.sigma ?? 2 * elastic.amplitude;
+  if (!(elastic.amplitude >= 0 && (sigma > 0 || elastic.amplitude === 0))) {
+    throw new Error(`sampleBatch: elastic amplitude must be ≥ 0 and sigma > 0, got amplitude ${elastic.amplitude}, sigma ${sigma}`);
+  }
+  if (elastic.amplitude === 0) return e.zeros([batch, 2, ...patch]);
   const step = Math.max(1, sigma / 4);
   const grid = patch.map((p) => Math.ceil((p - 1) / step) + 1);
   // Grid points sit on the first and last pixels (alignCorners), so the grid's σ per axis is σ over its spacing.
