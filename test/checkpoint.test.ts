@@ -1,10 +1,10 @@
 // Checkpoints: the safetensors codec against hand-made reference bytes, model and Adam state round trips through the
 // GPU, and atomic file writes that survive a crash mid-write.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   Adam, decodeAdam, decodeModel, decodeSafetensors, encodeAdam, encodeModel, encodeSafetensors, mean, square, type HostTensor,
 } from '../src/index.ts';
@@ -35,7 +35,12 @@ function editHeader(bytes: Uint8Array, from: string, to: string): Uint8Array {
   return out;
 }
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'wgseg-ckpt-'));
+const made: string[] = [];
+const tmp = () => {
+  made.push(mkdtempSync(join(tmpdir(), 'wgseg-ckpt-')));
+  return made.at(-1)!;
+};
+afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 describe('safetensors', () => {
   it('writes exactly the reference layout: header padded to 8 bytes, names sorted, little-endian data', () => {

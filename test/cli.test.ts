@@ -1,11 +1,11 @@
 // The wgseg command line on tiny generated datasets: a full train → resume → predict → eval round in process with a
 // tiny model, and the error paths (messages and exit codes) through the real `bin/wgseg.js` in a child process.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.ts';
 import type { ModelRegistry } from '../src/cli/run.ts';
 import { registry } from '../src/models/registry.ts';
@@ -31,7 +31,12 @@ async function dataset(dir: string, counts: Record<string, number>): Promise<str
   return dir;
 }
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'wgseg-cli-'));
+const made: string[] = [];
+const tmp = () => {
+  made.push(mkdtempSync(join(tmpdir(), 'wgseg-cli-')));
+  return made.at(-1)!;
+};
+afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 function sink() {
   let text = '';
@@ -198,10 +203,14 @@ describe('RDCNet through the CLI', () => {
     const out = join(tmp(), 'pred');
     const p = await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', out, '--iterations-png'], registry);
     expect(p.code).toBe(0);
-    expect(readdirSync(out).sort()).toEqual([
-      'img0.iter1.png', 'img0.iter2.png', 'img0.iter3.png', 'img0.iter4.png', 'img0.tif',
-      'img1.iter1.png', 'img1.iter2.png', 'img1.iter3.png', 'img1.iter4.png', 'img1.tif',
+    expect(readdirSync(out).sort()).toEqual(['img0.tif', 'img1.tif', 'iterations']);
+    expect(readdirSync(join(out, 'iterations')).sort()).toEqual([
+      'img0.iter1.png', 'img0.iter2.png', 'img0.iter3.png', 'img0.iter4.png', 'img1.iter1.png', 'img1.iter2.png', 'img1.iter3.png', 'img1.iter4.png',
     ]);
+    // Predicting again into the same folder replaces the files; the label folder still evaluates.
+    expect((await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', out, '--iterations-png'], registry)).code).toBe(0);
+    expect(readdirSync(join(out, 'iterations'))).toHaveLength(8);
+    expect((await run(['eval', '--gt', join(data, 'test', 'masks'), '--pred', out])).code).toBe(0);
     const asTiny = await run(['predict', '--model', runDir, '--input', data, '--out', out], { ...registry, factories: { rdcnet: tinyFactory } });
     expect(asTiny).toMatchObject({ code: 2, stderr: `wgseg predict: ${join(runDir, 'best.safetensors')} holds a rdcnet model, not tiny\n` });
   });

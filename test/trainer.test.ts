@@ -118,6 +118,22 @@ describe('Trainer', () => {
     model.dispose();
   });
 
+  it('keeps no tensor of a step alive: live tensors after 4 and after 12 steps are the same', async () => {
+    const e = await testEngine();
+    const live: number[] = [];
+    for (const steps of [4, 12]) {
+      const model = makeModel(e);
+      const before = e.stats().liveTensors;
+      const trainer = new Trainer(model, { ...options, steps, validateEvery: 4 });
+      await trainer.run(memoryHooks(e).hooks);
+      live.push(e.stats().liveTensors - before);
+      trainer.optimizer.dispose();
+      model.dispose();
+    }
+    expect(live[0]).toBe(4); // Adam's two moments for each of the two parameters
+    expect(live[1]).toBe(live[0]);
+  });
+
   it('checks options and resume files, naming what is wrong', async () => {
     const e = await testEngine();
     const model = makeModel(e);

@@ -23,7 +23,7 @@ no best) and writes OUT/NAME.tif (32-bit label TIFFs that Fiji and tifffile open
   --input DIR        a folder of images
   --out DIR          where the label images go (created; files of the same name are replaced)
   --tile N           tile size per axis for whole-image prediction (default: the model's)
-  --iterations-png   also write OUT/NAME.iterK.png for each recurrent iteration K (models that have them, RDCNet):
+  --iterations-png   also write OUT/iterations/NAME.iterK.png for each recurrent iteration K (models that have them):
                      foreground probability (left) and embeddings coloured by where they point (right), as in the
                      RDCNet paper's Fig. 1; the middle slice of 3D images`;
 
@@ -77,12 +77,15 @@ async function writeIterationPngs(e: Engine, model: IterativeModel, image: Image
   }
 }
 
-/** Moves the files of `from` into `to` (renaming the folder when `to` does not exist yet). */
+/** Moves the contents of `from` into `to`, merging folders that exist in both; `from` is removed. */
 async function moveInto(from: string, to: string): Promise<void> {
   const existing = await stat(to).catch(() => null);
   if (!existing) return rename(from, to);
   if (!existing.isDirectory()) throw new DataError(`--out: ${to} exists and is not a folder`);
-  for (const file of await readdir(from)) await rename(join(from, file), join(to, file));
+  for (const entry of await readdir(from, { withFileTypes: true })) {
+    if (entry.isDirectory()) await moveInto(join(from, entry.name), join(to, entry.name));
+    else await rename(join(from, entry.name), join(to, entry.name));
+  }
   await rm(from, { recursive: true });
 }
 
@@ -120,7 +123,10 @@ export async function predict(argv: string[], ctx: Context): Promise<number> {
       for (const { name, image } of samples) {
         const labels = await predictImage(e, model, image, { tileSize });
         await writeLabels(join(staging, `${name}.tif`), { data: labels, shape: image.shape.slice(1), spacing: image.spacing });
-        if (values['iterations-png']) await writeIterationPngs(e, model as IterativeModel, image, (k) => join(staging, `${name}.iter${k}.png`));
+        if (values['iterations-png']) {
+          await mkdir(join(staging, 'iterations'), { recursive: true });
+          await writeIterationPngs(e, model as IterativeModel, image, (k) => join(staging, 'iterations', `${name}.iter${k}.png`));
+        }
       }
       await moveInto(staging, out);
     } catch (err) {

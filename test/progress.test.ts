@@ -1,0 +1,38 @@
+// The training progress display: a bar redrawn in place on a terminal, rate-limited plain lines otherwise.
+import { describe, expect, it } from 'vitest';
+import { progressReporter } from '../src/cli/progress.ts';
+
+function stream(isTTY: boolean) {
+  const chunks: string[] = [];
+  return { isTTY, columns: 200, write: (s: string) => chunks.push(s) > 0, chunks } as unknown as NodeJS.WritableStream & { isTTY: boolean; chunks: string[] };
+}
+
+const step = (n: number, loss: number | null = 0.5) => ({ type: 'step' as const, step: n, steps: 100, loss, lr: 1e-3, stepsPerSecond: 2 });
+
+describe('progressReporter', () => {
+  it('redraws one bar on a terminal and prints validations on their own lines', () => {
+    const out = stream(true);
+    const report = progressReporter(out);
+    report(step(10));
+    report(step(50, 0.25));
+    report({ type: 'validation', step: 50, metrics: { f1: 0.8, apDsb: 0.5 }, improved: true });
+    report.done();
+    expect(out.chunks[0]).toBe('\r\x1b[K[##......................] step 10/100  loss 0.5000  lr 1.00e-3  2.00 steps/s  eta 45s');
+    expect(out.chunks[1]).toBe('\r\x1b[K[############............] step 50/100  loss 0.2500  lr 1.00e-3  2.00 steps/s  eta 25s');
+    expect(out.chunks.slice(2)).toEqual([
+      '\r\x1b[K', 'validation at step 50: f1 0.8000  apDsb 0.5000  (best so far)\n', out.chunks[1].slice(4), '\n',
+    ]);
+  });
+
+  it('prints plain lines at most every 10 s (and the last step) when not a terminal', () => {
+    const out = stream(false);
+    let t = 0;
+    const report = progressReporter(out, () => t);
+    for (let n = 1; n <= 100; n++) {
+      t = n * 1000;
+      report(step(n));
+    }
+    expect(out.chunks.map((c) => c.split(' ')[1])).toEqual(['1/100', '11/100', '21/100', '31/100', '41/100', '51/100', '61/100', '71/100', '81/100', '91/100', '100/100']);
+    expect(out.chunks.every((c) => !c.includes('\r') && c.endsWith('\n'))).toBe(true);
+  });
+});
