@@ -146,8 +146,10 @@ const conv2d: Case[] = [
   // Row tiles of 64 (two of them) and of 32 output channels.
   { x: [1, 2, 3, 3], w: [70, 2, 3, 3], o: { pads: [1, 1, 1, 1] } },
   { x: [2, 3, 4, 5], w: [24, 3, 3, 3], o: { strides: [2, 1] } },
-  // More output pixels than one column tile (256) and several K splits in the weight gradient.
-  { x: [2, 2, 18, 17], w: [3, 2, 3, 3], o: { pads: [1, 1, 1, 1] }, grads: [false, true, true] },
+  // More output pixels than one column tile (256).
+  { x: [2, 2, 18, 17], w: [3, 2, 3, 3], o: { pads: [1, 1, 1, 1] } },
+  // The weight gradient's K split in two, the second split starting inside batch item 1.
+  { x: [3, 1, 40, 40], w: [2, 1, 3, 3], o: { pads: [1, 1, 1, 1] }, grads: [false, true, true] },
 ];
 
 const conv3d: Case[] = [
