@@ -189,6 +189,10 @@ describe('wgseg train / predict / eval (in process, tiny model)', () => {
     expect((await run(['train', '--model', 'tiny', '--data', data, '--out', out, '--config', patch])).stderr).toBe(
       `wgseg train: --config ${patch}: unknown key "data.patch" (known: patchSize, augment, valFraction)\n`,
     );
+    writeFileSync(patch, JSON.stringify({ data: { valFraction: 1 } }));
+    expect((await run(['train', '--model', 'tiny', '--data', data, '--out', out, '--config', patch])).stderr).toBe(
+      `wgseg train: --config ${patch}: data.valFraction must be in (0, 1), got 1\n`,
+    );
     expect(existsSync(out)).toBe(false);
   });
 });

@@ -92,13 +92,15 @@ async function newRun(values: ReturnType<typeof parse<typeof flags>>['values'], 
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const valFraction = file.data?.valFraction ?? 0.1;
+  if (!(valFraction > 0 && valFraction < 1)) throw new UsageError(`--config ${values.config}: data.valFraction must be in (0, 1), got ${valFraction}`);
   return {
     format: 'wgseg-run/1',
     model: { kind, preset, config: { ...(preset ? presets[preset] : {}), ...file.model } },
     train,
     data: {
       dir, patchSize: file.data?.patchSize ?? [], augment: file.data?.augment ?? {}, spacing: spacingFlag(values.spacing) ?? null,
-      trainSpacing: [], valFraction: file.data?.valFraction ?? 0.1,
+      trainSpacing: [], valFraction,
     },
     normalization: { method: 'percentile', pLow: file.normalization?.pLow ?? 1, pHigh: file.normalization?.pHigh ?? 99.8 },
   };
@@ -162,7 +164,8 @@ export async function train(argv: string[], ctx: Context): Promise<number> {
   const out = required('train', values, 'out');
   const maxMinutes = positiveNumber('max-minutes', values['max-minutes']) ?? Infinity;
   const folder = new RunFolder(out);
-  if (!values.resume && folder.has('config.json')) {
+  // A folder with a config but no saved step is a run that never got going: starting afresh replaces it.
+  if (!values.resume && folder.has('state.json')) {
     throw new UsageError(`--out: ${out} already holds a run; add --resume to continue it, or choose another folder`);
   }
   const run = values.resume ? await resumedRun(values, folder) : await newRun(values, ctx);
