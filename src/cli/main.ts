@@ -7,6 +7,7 @@ import { UsageError } from './args.ts';
 import { evalHelp, evaluateFolders } from './eval.ts';
 import { predict, predictHelp } from './predict.ts';
 import type { ModelRegistry } from './run.ts';
+import { synth, synthHelp } from './synth.ts';
 import { train, trainHelp } from './train.ts';
 
 export interface Context {
@@ -21,6 +22,7 @@ const commands: Record<string, { run: (argv: string[], ctx: Context) => Promise<
   train: { run: train, help: trainHelp },
   predict: { run: predict, help: predictHelp },
   eval: { run: evaluateFolders, help: evalHelp },
+  synth: { run: synth, help: synthHelp },
 };
 
 function help(registry: ModelRegistry): string {
@@ -34,6 +36,7 @@ Usage:
   wgseg train --model NAME --data DIR --out RUN [options]   train (or --resume) a model
   wgseg predict --model RUN --input DIR --out DIR           label every image of a folder
   wgseg eval --gt DIR --pred DIR                            score predictions, one JSON line
+  wgseg synth --out DIR [--ndim 2|3]                         write a synthetic dataset to try the others on
 
 Models:
 ${models.join('\n')}
@@ -57,7 +60,7 @@ export async function main(argv: string[], context: Partial<Context> = {}): Prom
   }
   const command = commands[name];
   if (!command) {
-    ctx.stderr.write(`wgseg: unknown command "${name}" (train, predict, eval; see wgseg --help)\n`);
+    ctx.stderr.write(`wgseg: unknown command "${name}" (train, predict, eval, synth; see wgseg --help)\n`);
     return 2;
   }
   try {

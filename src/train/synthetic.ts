@@ -89,3 +89,77 @@ export function syntheticBlobs(options: BlobOptions): SyntheticImage {
   }
   return { image, labels, height, width, count };
 }
+
+export interface EllipsoidOptions {
+  /** Voxels [depth, height, width]. */
+  shape: [number, number, number];
+  /** Physical voxel size [z, y, x]: anisotropic stacks have a larger z step (light-sheet: e.g. [2, 0.5, 0.5]). */
+  spacing: [number, number, number];
+  blobs: number;
+  /** Radius range in physical units. */
+  radius: [number, number];
+  noise?: number;
+  seed: number;
+}
+
+export interface SyntheticVolume {
+  /** [D, H, W] intensities in about [0, 1]. */
+  image: Float32Array;
+  /** [D, H, W] instance labels, 0 = background. */
+  labels: Int32Array;
+  shape: [number, number, number];
+  spacing: [number, number, number];
+  count: number;
+}
+
+/**
+ * Nuclei-like ellipsoids in an anisotropic stack: shapes are drawn in physical space (so an object spans few z slices
+ * and many y/x pixels), placed one by one, each claiming only free voxels, as in syntheticBlobs.
+ */
+export function syntheticEllipsoids(options: EllipsoidOptions): SyntheticVolume {
+  const { shape, spacing, blobs, radius, noise = 0.05 } = options;
+  const [depth, height, width] = shape;
+  const rand = seededRandom(options.seed);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  const n = depth * height * width;
+  const labels = new Int32Array(n);
+  const image = new Float32Array(n);
+  const extent = shape.map((s, k) => s * spacing[k]);
+  let count = 0;
+  for (let b = 0; b < blobs; b++) {
+    const r = [0, 1, 2].map(() => radius[0] + (radius[1] - radius[0]) * rand());
+    const centre = r.map((rk, k) => rk + (extent[k] - 2 * rk) * rand());
+    const angle = Math.PI * rand(); // rotation in the y/x plane
+    const cos = Math.cos(angle);
+    const sin = Math.sin(angle);
+    const brightness = 0.6 + 0.4 * rand();
+    const lo = centre.map((c, k) => Math.max(0, Math.floor((c - Math.max(...r)) / spacing[k])));
+    const hi = centre.map((c, k) => Math.min(shape[k] - 1, Math.ceil((c + Math.max(...r)) / spacing[k])));
+    const inside: number[] = [];
+    let total = 0;
+    for (let z = lo[0]; z <= hi[0]; z++) {
+      for (let y = lo[1]; y <= hi[1]; y++) {
+        for (let x = lo[2]; x <= hi[2]; x++) {
+          const dz = z * spacing[0] - centre[0];
+          const dy = y * spacing[1] - centre[1];
+          const dx = x * spacing[2] - centre[2];
+          const u = (dx * cos + dy * sin) / r[2];
+          const v = (-dx * sin + dy * cos) / r[1];
+          const d = u * u + v * v + (dz / r[0]) ** 2;
+          if (d > 1) continue;
+          total++;
+          const i = (z * height + y) * width + x;
+          if (labels[i] === 0) inside.push(i, d);
+        }
+      }
+    }
+    if (total === 0 || inside.length / 2 < 0.7 * total) continue;
+    count++;
+    for (let i = 0; i < inside.length; i += 2) {
+      labels[inside[i]] = count;
+      image[inside[i]] = brightness * (1 - 0.4 * inside[i + 1]);
+    }
+  }
+  for (let i = 0; i < n; i++) image[i] += 0.1 + noise * gauss();
+  return { image, labels, shape, spacing, count };
+}
