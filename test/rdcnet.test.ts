@@ -231,4 +231,38 @@ describe('rdcnet', () => {
     expect(() => rdcnetConfig({ groupz: 2 })).toThrow('rdcnet: unknown config field "groupz"');
     expect(() => rdcnetConfig({ dropout: 1 })).toThrow('rdcnet: dropout must be in [0, 1), got 1');
   });
+
+  // Minutes on a software GPU: run with WGSEG_PAPER_STEP=1 npx vitest run test/rdcnet.test.ts -t 'paper preset'.
+  it.skipIf(!process.env.WGSEG_PAPER_STEP)('one training step of the paper preset at 256x256, batch 2', async () => {
+    const e = await testEngine();
+    e.poison = false;
+    const [n, size] = [2, 256];
+    const images = new Float32Array(n * size * size);
+    const labels = new Int32Array(n * size * size);
+    for (let i = 0; i < n; i++) {
+      const b = syntheticBlobs({ height: size, width: size, blobs: 60, radius: [6, 14], seed: i });
+      images.set(b.image, i * size * size);
+      labels.set(b.labels, i * size * size);
+    }
+    const batch = { images: e.tensor(images, [n, 1, size, size]), labels: e.tensor(labels, [n, 1, size, size]), spacing: [1, 1] };
+    const model = new RDCNet(e, presetConfig('rdcnet', 'paper'));
+    const opt = new Adam([...model.namedTensors().values()].map((t) => t.tensor), { lr: 1e-3 });
+    await e.sync();
+    e.resetPeak();
+    const t0 = performance.now();
+    const loss = e.tidy(() => {
+      const l = model.loss(batch, 0);
+      l.backward();
+      opt.step();
+      return l;
+    });
+    const value = await loss.item();
+    await e.sync();
+    const stats = e.stats();
+    console.log(`paper preset step: ${((performance.now() - t0) / 1000).toFixed(1)} s, loss ${value.toFixed(4)}, peak ${(stats.peakLiveBytes / 2 ** 20).toFixed(0)} MiB live`);
+    expect(Number.isFinite(value)).toBe(true);
+    loss.dispose();
+    opt.dispose();
+    model.dispose();
+  }, 1_800_000);
 });

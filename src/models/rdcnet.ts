@@ -149,8 +149,8 @@ export class RDCNet implements InstanceModel {
     this.ndim = c.ndim;
     this.inChannels = c.inChannels;
     this.sizeMultiple = c.stride;
-    // The full receptive field, s·(iterations·max dilation + 2), is far wider than the weights reach in practice; two
-    // largest dilations of context (in input pixels) keep tile seams invisible at a fraction of the cost.
+    // The full receptive field, s·(iterations·max dilation + 2) pixels per side, is far wider than the weights reach
+    // in practice; 2·(max dilation) + 1 state pixels of context keep tile seams invisible at a fraction of the cost.
     const reach = 2 * Math.max(...c.dilations) + 1;
     this.tileMargin = c.stride.map((s) => s * reach);
     this.state = c.groups * c.channelsPerGroup;
@@ -235,16 +235,10 @@ export class RDCNet implements InstanceModel {
         const next = add(y, this.block(x, y, training, seed));
         return [next, ...(each ? each(next) : [])];
       };
-      if (e.gradEnabled) {
-        const [next, ...extra] = iterate();
-        y = next;
-        kept.push(...extra);
-      } else {
-        const [next, ...extra] = e.tidy(iterate);
-        y.dispose();
-        y = next;
-        kept.push(...extra);
-      }
+      const [next, ...extra] = e.gradEnabled ? iterate() : e.tidy(iterate);
+      if (!e.gradEnabled) y.dispose();
+      y = next;
+      kept.push(...extra);
     }
     const full = this.head(y);
     if (!e.gradEnabled) {
