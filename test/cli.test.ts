@@ -227,7 +227,7 @@ describe('bin/wgseg.js (child process, run from another folder)', () => {
     expect(h.stdout).toContain('wgseg train --model NAME --data DIR --out RUN');
     expect(h.stdout).toContain('rdcnet');
     expect(cli(['train', '--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining('--max-minutes M') });
-    expect(cli(['frobnicate'])).toMatchObject({ code: 2, stderr: 'wgseg: unknown command "frobnicate" (train, predict, eval; see wgseg --help)\n' });
+    expect(cli(['frobnicate'])).toMatchObject({ code: 2, stderr: 'wgseg: unknown command "frobnicate" (train, predict, eval, synth; see wgseg --help)\n' });
   });
 
   it('names the flag or file at fault, with exit code 2', () => {

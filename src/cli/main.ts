@@ -60,7 +60,7 @@ export async function main(argv: string[], context: Partial<Context> = {}): Prom
   }
   const command = commands[name];
   if (!command) {
-    ctx.stderr.write(`wgseg: unknown command "${name}" (train, predict, eval, synth; see wgseg --help)\n`);
+    ctx.stderr.write(`wgseg: unknown command "${name}" (${Object.keys(commands).join(', ')}; see wgseg --help)\n`);
     return 2;
   }
   try {
