@@ -40,16 +40,25 @@ fn base_offset(o: u32) -> u32 {
   return offset;
 }
 
-// Input offset of the r-th reduced element, relative to its output's base.
-fn reduced_offset(r: u32) -> u32 {
-  var rest = r;
+// Input offset of the first element of reduced row `row`: the reduced axes but the innermost, which the kernels walk
+// by adding its stride (integer division is scalarized on CPU adapters, so it happens per row, not per element).
+fn row_offset(row: u32) -> u32 {
+  var rest = row;
   var offset = 0u;
-  for (var d = i32(params.reducedRank) - 1; d >= 0; d--) {
+  for (var d = i32(params.reducedRank) - 2; d >= 0; d--) {
     let k = u32(d);
     offset += (rest % at(params.reducedShape, k)) * at(params.reducedStrides, k);
     rest /= at(params.reducedShape, k);
   }
   return offset;
+}
+
+fn inner_extent() -> u32 {
+  return at(params.reducedShape, params.reducedRank - 1u);
+}
+
+fn inner_stride() -> u32 {
+  return at(params.reducedStrides, params.reducedRank - 1u);
 }
 
 fn identity() -> f32 {
@@ -62,15 +71,18 @@ fn combine(u: f32, v: f32) -> f32 {
   return u + v;
 }
 
-// Few elements per output: one invocation reduces one output serially.
+// Few elements per output: one invocation reduces one output serially, row by row of the reduced axes.
 @compute @workgroup_size(256)
 fn reduce_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let o = gid.x + gid.y * nwg.x * 256u;
   if (o >= params.outputs) { return; }
   let base = base_offset(o);
+  let inner = inner_extent();
+  let stride = inner_stride();
   var acc = identity();
-  for (var r = 0u; r < params.count; r++) {
-    acc = combine(acc, x[base + reduced_offset(r)]);
+  for (var row = 0u; row < params.count / inner; row++) {
+    let rowBase = base + row_offset(row);
+    for (var j = 0u; j < inner; j++) { acc = combine(acc, x[rowBase + j * stride]); }
   }
   out[o] = acc * select(1.0, params.scale, OP == SUM);
 }
@@ -88,8 +100,20 @@ fn reduce_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   var acc = identity();
   if (inRange) {
     let base = base_offset(o);
+    let inner = inner_extent();
+    let stride = inner_stride();
+    // Element r = lid + 256·t is (row, j) of the reduced rows; stepping by 256 divides only when it leaves the row.
+    var row = lid / inner;
+    var j = lid % inner;
+    var rowBase = base + row_offset(row);
     for (var r = lid; r < params.count; r += 256u) {
-      acc = combine(acc, x[base + reduced_offset(r)]);
+      acc = combine(acc, x[rowBase + j * stride]);
+      j += 256u;
+      if (j >= inner) {
+        row += j / inner;
+        j %= inner;
+        rowBase = base + row_offset(row);
+      }
     }
   }
   partial[lid] = acc;

@@ -31,6 +31,10 @@ const cases: [number[], number[]][] = [
   [[3, 300], [1]], // long rows: one workgroup per output
   [[1000, 3], [0]], // long strided columns
   [[4, 1, 6], [1]],
+  [[3, 4, 20, 30], [0, 2, 3]], // bias gradient: kept [C] x reduced [N, H·W], rows of 600
+  [[64, 3, 2], [0, 2]], // workgroup per output over rows of 2: steps of 256 cross many rows
+  [[7, 2, 1, 5, 3], [0, 2, 4]], // size-1 axis between reduced axes, short rows, serial
+  [[2, 5, 1, 1], [2, 3]], // only size-1 axes reduced
 ];
 
 describe('reductions', () => {

@@ -15,19 +15,48 @@ export function normalizeAxes(op: string, rank: number, axes?: number | readonly
   return [...new Set(out)].sort((p, q) => p - q);
 }
 
+/**
+ * The reduction as kept axes × reduced axes of x: neighbouring axes of the same kind merge (x is contiguous, so they
+ * stay one strided axis) and size-1 axes drop, so the bias-gradient pattern [N, C, H, W] over (0, 2, 3) becomes kept
+ * [C] × reduced [N, H·W] and the kernel's innermost reduced axis is long.
+ */
+function reductionAxes(shape: Shape, axes: number[]) {
+  const strides = stridesOf(shape);
+  const kept = { shape: [] as number[], strides: [] as number[] };
+  const reduced = { shape: [] as number[], strides: [] as number[] };
+  let previous: typeof kept | null = null;
+  for (let k = 0; k < shape.length; k++) {
+    if (shape[k] === 1) continue;
+    const into = axes.includes(k) ? reduced : kept;
+    const last = into.shape.length - 1;
+    if (previous === into) {
+      into.shape[last] *= shape[k];
+      into.strides[last] = strides[k];
+    } else {
+      into.shape.push(shape[k]);
+      into.strides.push(strides[k]);
+    }
+    previous = into;
+  }
+  // An empty reduction (all reduced axes of size 1) still reads one element per output.
+  if (reduced.shape.length === 0) {
+    reduced.shape.push(1);
+    reduced.strides.push(1);
+  }
+  return { kept, reduced };
+}
+
 function reduceKernel(op: 'sum' | 'max', x: Tensor, axes: number[], outShape: Shape, scaleBy: number): Tensor {
   expectF32(op, 'input', x);
   if (x.rank > 8) throw new Error(`${op}: at most 8 dimensions, got ${x.rank}`);
   const e = x.engine;
-  const strides = stridesOf(x.shape);
-  const kept = [...x.shape.keys()].filter((k) => !axes.includes(k));
   const out = e.empty(outShape);
   const count = axes.reduce((n, k) => n * x.shape[k], 1);
   if (count === 0) throw new Error(`${op}: cannot reduce over an empty axis of [${x.shape.join(', ')}]`);
+  const { kept, reduced } = reductionAxes(x.shape, axes);
   const params = {
-    outputs: out.size, count, keptRank: kept.length, reducedRank: axes.length, scale: scaleBy,
-    keptShape: kept.map((k) => x.shape[k]), keptStrides: kept.map((k) => strides[k]),
-    reducedShape: axes.map((k) => x.shape[k]), reducedStrides: axes.map((k) => strides[k]),
+    outputs: out.size, count, keptRank: kept.shape.length, reducedRank: reduced.shape.length, scale: scaleBy,
+    keptShape: kept.shape, keptStrides: kept.strides, reducedShape: reduced.shape, reducedStrides: reduced.strides,
   };
   // A workgroup per output pays off once there is enough to reduce per output and too few outputs to fill the GPU.
   const perWorkgroup = count >= 256 || (count >= 32 && out.size < 4096);
