@@ -143,6 +143,10 @@ describe('slice', () => {
     x.dispose();
     expect(Array.from(await view.data())).toEqual(Array.from(data.slice(2 * rowLength)));
     expect(Array.from(await copy.data())).toEqual([2 * rowLength + 1, 2 * rowLength + 2, 2 * rowLength + 3]);
+    // A block copy out of a view starts at the view's offset in the shared buffer.
+    const ofView = slice(view, [1, 1], [1, 2]);
+    expect(Array.from(await ofView.data())).toEqual([3 * rowLength + 1, 3 * rowLength + 2]);
+    ofView.dispose();
     view.dispose();
     copy.dispose();
   });
@@ -173,6 +177,8 @@ describe('concat', () => {
     [[[2, 3, 4], [2, 5, 4], [2, 1, 4]], 1],
     [[[3, 4], [2, 4]], 0],
     [[[2, 3, 2], [2, 3, 3]], -1],
+    [[[70, 3], [70, 2]], 1], // more blocks than buffer copies are used for: the copy kernel
+    [[[2, 3, 1, 4, 10], [2, 3, 1, 4, 10], [2, 3, 1, 4, 10]], 2], // RDCNet's interleave: 6 blocks of 40 per input
   ];
   for (const [shapes, axis] of cases) {
     it(`${JSON.stringify(shapes)} along axis ${axis}`, async () => {

@@ -2,7 +2,7 @@
 // storage; transpose, other slices, concat and pad copy; cast converts between dtypes. The copies move 32-bit words,
 // so they work on f32, i32 and u32 alike; gradients (f32) flow through all but cast.
 import { record } from '../engine/autograd.ts';
-import { typedArray, type DType } from '../engine/dtype.ts';
+import { BYTES_PER_ELEMENT, typedArray, type DType } from '../engine/dtype.ts';
 import { sizeOf, stridesOf, type Shape, type Tensor } from '../engine/tensor.ts';
 
 const MAX_RANK = 8;
@@ -46,6 +46,7 @@ function stridedCopy(label: string, from: Tensor, to: Tensor, shape: Shape, src:
   const e = from.engine;
   const [s, srcStrides, dstStrides] = collapse(shape, src.strides, dst.strides);
   if (s.length > MAX_RANK) throw new Error(`${label}: the copy needs ${s.length} dimensions, at most ${MAX_RANK} are supported`);
+  if (copyBlocks(from, to, s, src.base, srcStrides, dst.base, dstStrides)) return;
   const fromBits = e.view(from, from.shape, 0, 'u32');
   const toBits = e.view(to, to.shape, 0, 'u32');
   const n = sizeOf(shape);
@@ -64,6 +65,37 @@ function stridedCopy(label: string, from: Tensor, to: Tensor, shape: Shape, src:
   }
   fromBits.dispose();
   toBits.dispose();
+}
+
+/** Copies of at most this many contiguous blocks go to the command encoder instead of a kernel. */
+const MAX_BLOCK_COPIES = 64;
+
+/**
+ * A (collapsed) copy whose last axis is contiguous on both sides, in few blocks, as buffer-to-buffer copies of whole
+ * rows: concat and slice along an outer axis are a handful of memcpys, no per-element index arithmetic. Returns false
+ * (nothing done) when the copy does not have that form.
+ */
+function copyBlocks(from: Tensor, to: Tensor, s: Shape, srcBase: number, srcStrides: Shape, dstBase: number, dstStrides: Shape): boolean {
+  const last = s.length - 1;
+  if (last < 0 || srcStrides[last] !== 1 || dstStrides[last] !== 1) return false;
+  const blocks = sizeOf(s) / s[last];
+  const source = from.storageFor('copy').buffer;
+  const destination = to.storageFor('copy').buffer;
+  if (blocks > MAX_BLOCK_COPIES || source === destination) return false;
+  const encoder = from.engine.dispatcher.commandEncoder();
+  const bytes = s[last] * BYTES_PER_ELEMENT;
+  for (let b = 0; b < blocks; b++) {
+    let rest = b;
+    let srcAt = srcBase;
+    let dstAt = dstBase;
+    for (let k = last - 1; k >= 0; k--) {
+      srcAt += (rest % s[k]) * srcStrides[k];
+      dstAt += (rest % s[k]) * dstStrides[k];
+      rest = Math.floor(rest / s[k]);
+    }
+    encoder.copyBufferToBuffer(source, from.byteOffset + srcAt * BYTES_PER_ELEMENT, destination, to.byteOffset + dstAt * BYTES_PER_ELEMENT, bytes);
+  }
+  return true;
 }
 
 const contiguous = (shape: Shape): Region => ({ base: 0, strides: stridesOf(shape) });
