@@ -111,6 +111,8 @@ struct DropoutParams {
   keep: f32,
   scale: f32,
   rank: u32,
+  // Elements per mask element when the mask covers leading axes only (dropout_rows).
+  inner: u32,
   shape: array<vec4<u32>, 2>,
   noiseStrides: array<vec4<u32>, 2>,
 }
@@ -147,5 +149,19 @@ fn dropout_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     var word = w[j];
     if (BROADCAST) { word = noise_word(noise_index(i)); }
     y[i] = select(0.0, x[i] * dropoutParams.scale, unit(word) < dropoutParams.keep);
+  }
+}
+
+// Four consecutive elements 4·gid.x + j of row wid.y of a mask over leading axes (spatial dropout): the whole row is
+// covered by mask element wid.y, so its element index is row·inner + column with no division.
+@compute @workgroup_size(64)
+fn dropout_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let row = wid.y;
+  let kept = unit(noise_word(row)) < dropoutParams.keep;
+  for (var j = 0u; j < 4u; j++) {
+    let column = gid.x * 4u + j;
+    if (column >= dropoutParams.inner) { return; }
+    let i = row * dropoutParams.inner + column;
+    y[i] = select(0.0, x[i] * dropoutParams.scale, kept);
   }
 }

@@ -180,6 +180,29 @@ describe('dropout', () => {
     y.dispose();
   });
 
+  // Rows of 287 (several workgroups, a partial quad at the end) by the row kernel; masks that are not leading axes
+  // followed by ones by the general kernel.
+  for (const [shape, noiseShape] of [[[2, 3, 7, 41], [2, 3, 1, 1]], [[2, 3, 4, 5], [1, 3, 1, 5]], [[3, 4, 6], [3, 1, 6]]]) {
+    it(`mask ${JSON.stringify(noiseShape)} over ${JSON.stringify(shape)} matches the reference`, async () => {
+      const e = await testEngine();
+      const p = 0.5;
+      const noiseStrides = noiseShape.map((_, k) => noiseShape.slice(k + 1).reduce((a, b) => a * b, 1));
+      const noiseIndex = (i: number) => {
+        let m = 0;
+        for (let k = shape.length - 1, rest = i; k >= 0; k--) {
+          if (noiseShape[k] !== 1) m += (rest % shape[k]) * noiseStrides[k];
+          rest = Math.floor(rest / shape[k]);
+        }
+        return m;
+      };
+      await checkOp(e, {
+        inputs: [{ shape }],
+        run: ([x]) => dropout(x, p, 9, { training: true, noiseShape }),
+        ref: ([x]) => x.map((v, i) => (unitOf(wordAt(9, noiseIndex(i))) < 1 - p ? v / (1 - p) : 0)),
+      });
+    });
+  }
+
   it('drops at rate p and scales the kept by 1/(1 − p); the gradient is mask·scale', async () => {
     const e = await testEngine();
     const p = 0.3;

@@ -3,7 +3,7 @@
 // smaller draw with the same seed. Seeds are non-negative integers up to 2^53 (split into Philox's two key words).
 import type { Engine } from '../engine/engine.ts';
 import { record } from '../engine/autograd.ts';
-import { stridesOf, type Shape, type Tensor } from '../engine/tensor.ts';
+import { sizeOf, stridesOf, type Shape, type Tensor } from '../engine/tensor.ts';
 import { expectF32 } from './elementwise.ts';
 
 const DIST = { uniform: 0, normal: 1, bernoulli: 2 } as const;
@@ -75,14 +75,27 @@ export function dropout(x: Tensor, p: number, seed: number, options: DropoutOpti
   if (!options.training || p === 0) return x;
   const broadcast = noiseShape.some((d, k) => d !== x.shape[k]);
   const noiseStrides = stridesOf(noiseShape).map((s, k) => (noiseShape[k] === 1 ? 0 : s));
-  const params = { ...key('dropout', seed), keep: 1 - p, scale: 1 / (1 - p), rank: x.rank, shape: x.shape, noiseStrides };
+  // Spatial dropout's mask, [N, C, 1, 1]: each mask element covers one contiguous row of `inner` elements, so a
+  // workgroup row per mask element needs no index arithmetic per element.
+  let lead = noiseShape.length;
+  while (lead > 0 && noiseShape[lead - 1] === 1) lead--;
+  const rows = sizeOf(noiseShape);
+  const inner = x.size / rows;
+  const e = x.engine;
+  const maxGroups = e.device.limits.maxComputeWorkgroupsPerDimension;
+  const byRows = broadcast && noiseShape.every((d, k) => k >= lead || d === x.shape[k]) && rows <= maxGroups && Math.ceil(inner / 256) <= maxGroups;
+  const params = { ...key('dropout', seed), keep: 1 - p, scale: 1 / (1 - p), rank: x.rank, inner, shape: x.shape, noiseStrides };
   const apply = (input: Tensor, label: string) => {
-    const e = input.engine;
     const out = e.empty(input.shape);
-    e.dispatch({
-      shader: 'random', entry: 'dropout_apply', constants: { BROADCAST: broadcast ? 1 : 0 }, label,
-      bindings: { x: input, y: out, dropoutParams: { n: out.size, ...params } }, workgroups: e.groups1D(Math.ceil(out.size / 4), 64),
-    });
+    const bindings = { x: input, y: out, dropoutParams: { n: out.size, ...params } };
+    if (byRows) {
+      e.dispatch({ shader: 'random', entry: 'dropout_rows', label, bindings, workgroups: [Math.ceil(inner / 256), rows] });
+    } else {
+      e.dispatch({
+        shader: 'random', entry: 'dropout_apply', constants: { BROADCAST: broadcast ? 1 : 0 }, label,
+        bindings, workgroups: e.groups1D(Math.ceil(out.size / 4), 64),
+      });
+    }
     return out;
   };
   return record('dropout', [x], apply(x, 'dropout'), (gy) => [apply(gy, 'dropout.backward')]);
