@@ -11,9 +11,11 @@ want_browser=0
 
 say() { echo "setup: $*"; }
 
+# `npm install`, not `npm ci`: the lock cannot list deno's binaries for other platforms where the registry lacks them
+# (404), and `npm ci` then refuses the lock; `npm install` installs the locked versions and skips those optional ones.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund
+  say "installing npm packages"
+  npm install --no-audit --no-fund
 fi
 
 as_root() {
