@@ -15,15 +15,17 @@
 // the fold, z = group (times stride phases or K splits).
 
 // The workgroup is WG_X x WG_Y invocations; each accumulates ROWS x COLS = 8 x 8 outputs, so the output tile is
-// TILE_M = 8·WG_Y rows by TILE_N = 256 columns. WG_Y shrinks the tile for convolutions with few output channels per
-// group (src/kernels/conv.ts picks it): on lavapipe 8x8 per invocation beats 4x8 by 1.5x and 8x4 by 2x.
-// Each invocation gathers LOAD_COLS = TILE_N / THREADS (1 to 8) im2col columns at every row of the K tile.
-const WG_X = 32u;
+// TILE_M = 8·WG_Y rows by TILE_N = 8·WG_X columns. WG_Y shrinks the tile for convolutions with few output channels per
+// group, WG_X for weight gradients with few columns (cin/group × taps), and TILE_K is 8 where a tap has at most 8
+// channels to sum over (src/kernels/conv.ts picks all three): on lavapipe 8x8 per invocation beats 4x8 by 1.5x and 8x4
+// by 2x, and every row or K entry past the real ones costs as much as a real one.
+// Each invocation gathers LOAD_COLS = TILE_N / THREADS = 8 / WG_Y im2col columns at every row of the K tile.
 const ROWS = 8u;
 const COLS = 8u;
-const TILE_K = 16u;
-const TILE_N = WG_X * COLS;
 const MAX_LOAD_COLS = 8u;
+override WG_X: u32 = 32u;
+override TILE_K: u32 = 16u;
+override TILE_N = WG_X * COLS;
 override WG_Y: u32 = 8u;
 override TILE_M = WG_Y * ROWS;
 override THREADS = WG_X * WG_Y;

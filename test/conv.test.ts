@@ -148,6 +148,10 @@ const conv2d: Case[] = [
   { x: [2, 3, 4, 5], w: [24, 3, 3, 3], o: { strides: [2, 1] } },
   // More output pixels than one column tile (256).
   { x: [2, 2, 18, 17], w: [3, 2, 3, 3], o: { pads: [1, 1, 1, 1] } },
+  // RDCNet small's sSDC (8 channels per group: K steps of 8, a 128-column weight-gradient tile) and grouped 1x1
+  // reduce (a 64-column weight-gradient tile over 16 of them; 16 channels per group: K steps of 16).
+  { x: [1, 16, 3, 4], w: [16, 8, 3, 3], o: { dilations: [2, 2], pads: [2, 2, 2, 2], group: 2 } },
+  { x: [2, 32, 2, 3], w: [8, 16, 1, 1], o: { group: 2 } },
   // The weight gradient's K split in two, the second split starting inside batch item 1.
   { x: [3, 1, 40, 40], w: [2, 1, 3, 3], o: { pads: [1, 1, 1, 1] }, grads: [false, true, true] },
 ];

@@ -47,8 +47,10 @@ interface Geometry {
   wShape: number[];
 }
 
-// Output tile of every entry point: TILE_N columns by 8·WG_Y rows, WG_Y in {1, 2, 4, 8} (shaders/conv.wgsl).
-const TILE_N = 256;
+// Output tile of every entry point: 8·WG_X columns by 8·WG_Y rows, WG_X in {8, 16, 32}, WG_Y in {1, 2, 4, 8}, K in
+// steps of TILE_K (8 or 16) (shaders/conv.wgsl).
+const COLS_PER_INVOCATION = 8;
+const ROWS_PER_INVOCATION = 8;
 /**
  * The weight gradient splits its K (batch x output pixels) across more workgroups until about this many run, keeping
  * at least MIN_PIXELS_PER_SPLIT per split: on lavapipe 256 workgroups of 4 rows each ran 1.4x slower than 32.
@@ -117,22 +119,28 @@ function params(geo: Geometry, hasBias: boolean, mTiles: number, splits = 1, row
 }
 
 /**
- * Workgroups for `rows` x `cols` outputs per z slice, and WG_Y: the smallest row tile that covers `rows` (a 64-row
- * tile on 8 output channels would waste 7/8 of the work). Column tiles beyond the per-dimension limit fold into y.
+ * Workgroups for `rows` x `cols` outputs per z slice, and the tile: WG_Y, the smallest row tile that covers `rows`
+ * (a 64-row tile on 8 output channels would waste 7/8 of the work); WG_X = 32 (256 columns) unless `narrow`, then
+ * the smallest column tile that covers `cols` (a weight gradient has only cin/group × taps columns); TILE_K = 8 when
+ * K advances `kStep` (channels per tap, or pixels per row) at a time and kStep <= 8, else 16. Column tiles beyond the
+ * per-dimension limit fold into y.
  */
-function tiling(e: Engine, rows: number, cols: number, z: number) {
-  const WG_Y = Math.min(8, 2 ** Math.ceil(Math.log2(Math.max(1, rows / 8))));
-  const mTiles = Math.ceil(rows / (8 * WG_Y));
-  const nTiles = Math.ceil(cols / TILE_N);
+function tiling(e: Engine, rows: number, cols: number, z: number, kStep: number, narrow = false) {
+  const tileFor = (n: number, per: number, max: number) => Math.min(max, 2 ** Math.ceil(Math.log2(Math.max(1, n / per))));
+  const WG_Y = tileFor(rows, ROWS_PER_INVOCATION, 8);
+  const WG_X = narrow ? Math.max(8, tileFor(cols, COLS_PER_INVOCATION, 32)) : 32;
+  const TILE_K = kStep <= 8 ? 8 : 16;
+  const mTiles = Math.ceil(rows / (ROWS_PER_INVOCATION * WG_Y));
+  const nTiles = Math.ceil(cols / (COLS_PER_INVOCATION * WG_X));
   const fold = Math.ceil(nTiles / e.device.limits.maxComputeWorkgroupsPerDimension);
-  return { constants: { WG_Y }, mTiles, groups: [Math.ceil(nTiles / fold), mTiles * fold, z] as [number, number, number] };
+  return { constants: { WG_X, WG_Y, TILE_K }, mTiles, groups: [Math.ceil(nTiles / fold), mTiles * fold, z] as [number, number, number] };
 }
 
 /** y = conv(x, w) + b. */
 function convForward(geo: Geometry, x: Tensor, w: Tensor, b: Tensor | null, label: string): Tensor {
   const e = x.engine;
   const y = e.empty(geo.yShape);
-  const { constants, mTiles, groups } = tiling(e, geo.cout / geo.group, geo.batch * volume(geo.outSize), geo.group);
+  const { constants, mTiles, groups } = tiling(e, geo.cout / geo.group, geo.batch * volume(geo.outSize), geo.group, geo.cin / geo.group);
   // Without a bias another read-only tensor fills the binding; hasBias = 0 keeps the shader from reading it.
   e.dispatch({
     shader: 'conv', entry: 'conv_forward', label, constants, workgroups: groups,
@@ -147,7 +155,7 @@ function convTransposeKernel(geo: Geometry, y: Tensor, w: Tensor, b: Tensor | nu
   const x = e.empty(geo.xShape);
   const extent = geo.inSize.map((d, i) => Math.ceil(d / geo.strides[i]));
   const phases = volume(geo.strides);
-  const { constants, mTiles, groups } = tiling(e, geo.cin / geo.group, geo.batch * volume(extent), geo.group * phases);
+  const { constants, mTiles, groups } = tiling(e, geo.cin / geo.group, geo.batch * volume(extent), geo.group * phases, geo.cout / geo.group);
   e.dispatch({
     shader: 'conv', entry: 'conv_transpose', label, constants, workgroups: groups,
     bindings: { y, w, bias: b ?? w, xOut: x, params: params(geo, b !== null, mTiles) },
@@ -159,7 +167,7 @@ function convTransposeKernel(geo: Geometry, y: Tensor, w: Tensor, b: Tensor | nu
 function convWeightGrad(geo: Geometry, x: Tensor, gy: Tensor, label: string): Tensor {
   const e = x.engine;
   const rows = geo.batch * geo.outSize[0] * geo.outSize[1];
-  const { constants, mTiles, groups } = tiling(e, geo.cout / geo.group, (geo.cin / geo.group) * volume(geo.kernel), geo.group);
+  const { constants, mTiles, groups } = tiling(e, geo.cout / geo.group, (geo.cin / geo.group) * volume(geo.kernel), geo.group, geo.outSize[2], true);
   const perSplit = groups[0] * groups[1] * groups[2];
   const pixels = rows * geo.outSize[2];
   const splits = Math.max(1, Math.min(Math.ceil(WEIGHT_GRAD_WORKGROUPS / perSplit), Math.floor(pixels / MIN_PIXELS_PER_SPLIT), Math.floor(65535 / geo.group)));
