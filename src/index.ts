@@ -35,3 +35,4 @@ export * from './models/rdcnet.ts';
 export * from './models/registry.ts';
 export * from './train/predict.ts';
 export * from './train/validate.ts';
+export * from './train/tune.ts';

@@ -8,6 +8,7 @@ import { RunFolder } from '../train/checkpoint-node.ts';
 import { normalizePercentile } from '../train/normalize.ts';
 import type { AugmentOptions } from '../train/augment.ts';
 import type { TrainOptions } from '../train/trainer.ts';
+import type { TuningResult } from '../train/tune.ts';
 import type { Sample } from '../train/volume.ts';
 import { UsageError } from './args.ts';
 
@@ -32,10 +33,18 @@ export interface DataOptions {
   valFraction: number;
 }
 
+/**
+ * The postprocessing parameters chosen on the validation images after training (InstanceModel.postprocessGrid):
+ * `defaults` are the config's values before tuning (what validation during training used), `step` the step of the
+ * weights they were scored with.
+ */
+export type Tuning = Omit<TuningResult, 'scores'> & { step: number };
+
 /** config.json of a run folder. */
 export interface RunConfig {
   format: 'wgseg-run/1';
-  model: { kind: string; preset: string | null; config: Record<string, unknown> };
+  /** `config` holds the tuned postprocessing values when `tuning` is present. */
+  model: { kind: string; preset: string | null; config: Record<string, unknown>; tuning?: Tuning };
   train: TrainOptions;
   data: DataOptions;
   /** Per image and channel: (x − p_low) / (p_high − p_low) with these percentiles. */

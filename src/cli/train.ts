@@ -7,13 +7,17 @@ import { json, RunFolder } from '../train/checkpoint-node.ts';
 import { hasSplit, loadSplit } from '../train/dataset-node.ts';
 import { DataError } from '../train/io-node.ts';
 import { holdOut } from '../train/split.ts';
-import { Trainer, trainOptions, type TrainOptions, type TrainState } from '../train/trainer.ts';
+import { Trainer, trainOptions, type TrainOptions, type TrainResult, type TrainState } from '../train/trainer.ts';
+import { tunePostprocess } from '../train/tune.ts';
 import { validationMetrics } from '../train/validate.ts';
 import type { Sample } from '../train/volume.ts';
 import { nonNegativeInt, parse, positiveInt, positiveNumber, required, spacingFlag, UsageError } from './args.ts';
 import type { Context } from './main.ts';
 import { progressReporter } from './progress.ts';
-import { buildModel, prepareSamples, type DataOptions, type RunConfig } from './run.ts';
+import { buildModel, prepareSamples, type DataOptions, type RunConfig, type Tuning } from './run.ts';
+import type { Engine } from '../engine/engine.ts';
+import type { InstanceModel } from '../models/model.ts';
+import { decodeModel } from '../train/checkpoint.ts';
 
 export const trainHelp = `wgseg train --model NAME --data DIR --out RUN [options]
 
@@ -32,12 +36,15 @@ keeps RUN/{config.json, last.safetensors, best.safetensors, optimizer.safetensor
   --seed N           seed of the crops, augmentation and dropout
   --spacing Z,Y,X    voxel spacing for every image, instead of the files' metadata (Y,X in 2D)
   --max-minutes M    stop cleanly after M minutes (the last checkpoint is saved)
-  --resume           continue RUN from its last checkpoint, with its saved config`;
+  --resume           continue RUN from its last checkpoint, with its saved config
+  --no-tune          keep the config's postprocessing parameters; by default, when training ends, every combination
+                     of the model's candidates (RDCNet: votingWindow, minCount) is scored on the validation images
+                     with the best checkpoint and the best one is saved into RUN/config.json for predict`;
 
 const flags = {
   model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, config: { type: 'string' },
   preset: { type: 'string' }, 'max-minutes': { type: 'string' }, spacing: { type: 'string' }, resume: { type: 'boolean' },
-  steps: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' },
+  steps: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' }, 'no-tune': { type: 'boolean' },
 } as const;
 
 /** The --config file's sections; each key is checked so a typo is an error, not a silently ignored setting. */
@@ -121,7 +128,9 @@ async function resumedRun(values: ReturnType<typeof parse<typeof flags>>['values
     throw new UsageError(e.message);
   });
   if (values.model && values.model !== run.model.kind) throw new UsageError(`--model ${values.model}: ${folder.dir} trains ${run.model.kind}`);
-  return values.data ? { ...run, data: { ...run.data, dir: resolve(values.data) } } : run;
+  // Validation goes on with the postprocessing the best checkpoint so far was picked with; tuning redoes the choice.
+  const model = { ...run.model, config: { ...run.model.config, ...run.model.tuning?.defaults } };
+  return { ...run, model, data: values.data ? { ...run.data, dir: resolve(values.data) } : run.data };
 }
 
 /** Training and validation samples, checked against the model, normalized. */
@@ -153,6 +162,42 @@ function patchSize(run: RunConfig, ndim: number, multiple: readonly number[]): n
     throw new UsageError(`data.patchSize [${given.join(', ')}] must be ${ndim} positive multiples of [${multiple.join(', ')}] for this model`);
   }
   return given;
+}
+
+const skip = (stderr: NodeJS.WritableStream, why: string): null => {
+  stderr.write(`postprocessing: ${why}\n`);
+  return null;
+};
+
+/**
+ * Tunes the model's postprocessing parameters on the validation images with the best checkpoint's weights (loaded
+ * over the last ones when they differ), logs one line per combination and saves the best into RUN/config.json.
+ */
+export async function tuneRun(
+  e: Engine, model: InstanceModel, val: readonly Sample[], metric: string, result: TrainResult, folder: RunFolder, stderr: NodeJS.WritableStream,
+): Promise<Tuning | null> {
+  if (!model.postprocessGrid) return skip(stderr, `the ${model.kind} model has nothing to tune`);
+  if (val.length === 0) return skip(stderr, 'not tuned (no validation images)');
+  const { best, step } = result.state;
+  if (best && best.step !== step) decodeModel(model, await folder.read('best.safetensors'), folder.path('best.safetensors'));
+  stderr.write(`tuning postprocessing on ${val.length} validation image(s) with the weights of step ${best?.step ?? step}, by ${metric}:\n`);
+  const tuned = await tunePostprocess(e, model, val, metric);
+  if (!tuned) return skip(stderr, `the ${model.kind} model has nothing to tune`);
+  const same = (a: Record<string, number>, b: Record<string, number>) => Object.keys(a).every((k) => a[k] === b[k]);
+  const list = (values: Record<string, number>, sep: string) => Object.entries(values).map(([k, v]) => `${k} ${v}`).join(sep);
+  for (const { values, score } of tuned.scores) {
+    const mark = same(values, tuned.values) ? '  (chosen)' : same(values, tuned.defaults) ? '  (config)' : '';
+    stderr.write(`  ${list(values, '  ')}  ${metric} ${score.toFixed(4)}${mark}\n`);
+  }
+  const { scores: _, ...chosen } = tuned;
+  const tuning: Tuning = { ...chosen, step: best?.step ?? step };
+  // Re-read, so only the model config changes (not a --data given to --resume, nor the defaults restored for it).
+  const saved = await folder.readJSON<RunConfig>('config.json');
+  await folder.write({ 'config.json': json({ ...saved, model: { ...saved.model, config: { ...saved.model.config, ...tuned.values }, tuning } }) });
+  stderr.write(
+    `postprocessing: ${list(tuned.values, ', ')} saved to ${folder.path('config.json')} (${metric} ${tuned.score.toFixed(4)}; the config's ${tuned.defaultScore.toFixed(4)})\n`,
+  );
+  return tuning;
 }
 
 export async function train(argv: string[], ctx: Context): Promise<number> {
@@ -207,11 +252,12 @@ export async function train(argv: string[], ctx: Context): Promise<number> {
     report.done();
     releaseSamples(e);
     const { step, best, loss } = result.state;
-    const summary = { reason: result.reason, step, loss, best, run: out };
     if (result.reason === 'diverged') {
       ctx.stderr.write(`wgseg train: ${result.message}\n`);
       return 1;
     }
+    const tuning = values['no-tune'] ? skip(ctx.stderr, 'not tuned (--no-tune)') : await tuneRun(e, model, data.val, run.train.bestMetric, result, folder, ctx.stderr);
+    const summary = { reason: result.reason, step, loss, best, tuned: tuning?.values ?? null, run: out };
     ctx.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   } finally {

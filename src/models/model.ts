@@ -44,8 +44,18 @@ export interface InstanceModel {
    */
   infer(images: Tensor): Tensor;
 
-  /** Instance labels [(D), H, W] (0 = background) from the stitched raw outputs of one whole image [1, K, ...]. */
-  postprocess(outputs: Tensor, spacing: Spacing): Promise<Int32Array>;
+  /**
+   * Instance labels [(D), H, W] (0 = background) from the stitched raw outputs of one whole image [1, K, ...].
+   * `values` replaces config fields named by postprocessGrid() for this call (tuning tries them without a rebuild).
+   */
+  postprocess(outputs: Tensor, spacing: Spacing, values?: Readonly<Record<string, number>>): Promise<Int32Array>;
+
+  /**
+   * Candidate values of the postprocessing parameters worth tuning on validation images after training, by config
+   * field (RDCNet: votingWindow, minCount). The pipeline scores every combination on the same raw outputs and writes
+   * the best into the saved config, so a model rebuilt from it postprocesses with them. Absent: nothing to tune.
+   */
+  postprocessGrid?(): Record<string, number[]>;
 
   dispose(): void;
 }

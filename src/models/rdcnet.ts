@@ -303,7 +303,15 @@ export class RDCNet implements InstanceModel {
     });
   }
 
-  async postprocess(outputs: Tensor, spacing: Spacing): Promise<Int32Array> {
+  /**
+   * The paper fine-tunes the voting window on the validation split (with a perfect loss, centres are at least
+   * 2·margin apart, in practice closer); a lower vote count keeps small or poorly converged instances.
+   */
+  postprocessGrid(): Record<string, number[]> {
+    return { votingWindow: [4, 6, 8, 10].map((tenths) => (tenths * this.config.margin) / 10), minCount: [2, 3, 5] };
+  }
+
+  async postprocess(outputs: Tensor, spacing: Spacing, values: Readonly<Record<string, number>> = {}): Promise<Int32Array> {
     const e = this.engine;
     const channels = this.ndim + this.config.nClasses;
     if (outputs.rank !== this.ndim + 2 || outputs.shape[0] !== 1 || outputs.shape[1] !== channels) {
@@ -316,7 +324,8 @@ export class RDCNet implements InstanceModel {
         const { embeddings, probs } = this.heads(outputs, spacing);
         return { embeddings: reshape(embeddings, [this.ndim, ...spatial]), foreground: reshape(this.foreground(probs), spatial) };
       });
-      return await houghVoting(embeddings, foreground, { spacing, minDistance: this.config.votingWindow, minCount: this.config.minCount });
+      const { votingWindow, minCount } = rdcnetConfig({ ...this.config, ...values });
+      return await houghVoting(embeddings, foreground, { spacing, minDistance: votingWindow, minCount });
     } finally {
       scope.end();
     }

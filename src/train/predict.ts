@@ -5,7 +5,7 @@
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { pasteBox, translation, warpInto } from '../kernels/warp.ts';
-import type { InstanceModel } from '../models/model.ts';
+import type { InstanceModel, Spacing } from '../models/model.ts';
 import type { ImageVolume } from './volume.ts';
 
 /** One tile along one axis: the input range [start, start + size) and the part it keeps, [keepStart, keepEnd). */
@@ -57,13 +57,13 @@ const perAxis = (v: number | readonly number[], ndim: number, what: string): num
 };
 
 /**
- * Instance labels [(D), H, W] for a whole image [C, (D), H, W] (normalized as the model was trained): the image is
- * reflected out to a multiple of model.sizeMultiple, cut into overlapping tiles that model.infer runs on (without
- * gradients, `batch` tiles at a time, each batch's temporaries freed before the next, so memory is bounded by the tile
- * size), the tiles' kept parts are stitched into one [1, K, (D), H, W] tensor of the image's size on the GPU, and
- * model.postprocess turns that into labels.
+ * The stitched raw outputs [1, K, (D), H, W] of a whole image [C, (D), H, W] (normalized as the model was trained): the
+ * image is reflected out to a multiple of model.sizeMultiple, cut into overlapping tiles that model.infer runs on
+ * (without gradients, `batch` tiles at a time, each batch's temporaries freed before the next, so memory is bounded by
+ * the tile size), and the tiles' kept parts are stitched into one tensor of the image's size on the GPU. The caller
+ * disposes it.
  */
-export async function predictImage(e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions = {}): Promise<Int32Array> {
+export async function predictOutputs(e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions = {}): Promise<Tensor> {
   const ndim = model.ndim;
   const size = image.shape.slice(1);
   if (size.length !== ndim) throw new Error(`predictImage: image [${image.shape.join(', ')}] is not ${ndim}D like the ${model.kind} model`);
@@ -88,7 +88,7 @@ export async function predictImage(e: Engine, model: InstanceModel, image: Image
   const spans = size.map((s, k) => planTiles(s, tile[k], margin[k], multiple[k]));
   const tiles = cartesian(spans);
 
-  // Everything made here, postprocess's temporaries included, is freed when the scope ends.
+  // Everything made here but the stitched outputs is freed when the scope ends.
   const scope = e.beginScope();
   let stitched: Tensor | null = null;
   try {
@@ -117,13 +117,39 @@ export async function predictImage(e: Engine, model: InstanceModel, image: Image
       e.flush();
     }
     source.image.dispose();
-    return await model.postprocess(stitched!, image.spacing);
-  } finally {
+    return stitched!;
+  } catch (err) {
     (stitched as Tensor | null)?.dispose();
+    throw err;
+  } finally {
     scope.end();
   }
 }
 
-function cartesian<T>(axes: T[][]): T[][] {
+/**
+ * Instance labels [(D), H, W] for a whole image: model.postprocess of its stitched raw outputs (predictOutputs), with
+ * `postprocessValues` in place of the model config's postprocessing parameters (InstanceModel.postprocessGrid).
+ */
+export async function predictImage(
+  e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions = {}, postprocessValues?: Readonly<Record<string, number>>,
+): Promise<Int32Array> {
+  const outputs = await predictOutputs(e, model, image, options);
+  return postprocessOutputs(e, model, outputs, image.spacing, postprocessValues).finally(() => outputs.dispose());
+}
+
+/** model.postprocess of stitched raw outputs, its temporaries freed; the outputs stay the caller's. */
+export async function postprocessOutputs(
+  e: Engine, model: InstanceModel, outputs: Tensor, spacing: Spacing, postprocessValues?: Readonly<Record<string, number>>,
+): Promise<Int32Array> {
+  const scope = e.beginScope();
+  try {
+    return await model.postprocess(outputs, spacing, postprocessValues);
+  } finally {
+    scope.end();
+  }
+}
+
+/** Every combination of one option per axis, the first axis slowest. */
+export function cartesian<T>(axes: T[][]): T[][] {
   return axes.reduce<T[][]>((acc, options) => acc.flatMap((prefix) => options.map((o) => [...prefix, o])), [[]]);
 }
