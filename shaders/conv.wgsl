@@ -23,6 +23,7 @@
 const ROWS = 8u;
 const COLS = 8u;
 const MAX_LOAD_COLS = 8u;
+const MAX_TILE_K = 16u;
 override WG_X: u32 = 32u;
 override TILE_K: u32 = 16u;
 override TILE_N = WG_X * COLS;
@@ -116,14 +117,32 @@ fn tile_origin(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<i32> {
   return vec2(i32(wid.y % params.mTiles) * i32(TILE_M), i32(wid.x + (wid.y / params.mTiles) * nwg.x) * i32(TILE_N));
 }
 
+// The gathered columns of one K tile: bTile, or with WG_Y = 1 each invocation's own registers. A workgroup that is one
+// row of invocations gathers exactly the columns each invocation accumulates (column lid.x + q·WG_X), so nothing needs
+// sharing: on lavapipe that skips a scatter to workgroup memory and a gather back per value, which cost more than the
+// multiply-adds the value feeds when a group has only 8 output channels.
+alias Gathered = array<array<f32, MAX_LOAD_COLS>, MAX_TILE_K>;
+
+fn stage(own: ptr<function, Gathered>, k: u32, q: u32, flat: u32, value: f32) {
+  if (WG_Y == 1u) {
+    (*own)[k][q] = value;
+  } else {
+    bTile[k * TILE_N + flat + q * THREADS] = value;
+  }
+}
+
 // acc[i·COLS/4 + c][j] += Σ_k aTile[k][lid.y·ROWS + i] · bTile[k][lid.x + (4c + j)·WG_X] over the staged tiles:
 // row i, column 4c + j of this invocation's block.
-fn multiply_tiles(acc: ptr<function, array<vec4<f32>, 16>>, lid: vec3<u32>) {
+fn multiply_tiles(acc: ptr<function, array<vec4<f32>, 16>>, own: ptr<function, Gathered>, lid: vec3<u32>) {
   for (var k = 0u; k < TILE_K; k++) {
     var bv: array<vec4<f32>, COLS / 4u>;
     for (var c = 0u; c < COLS / 4u; c++) {
-      let bk = k * TILE_N + lid.x + 4u * c * WG_X;
-      bv[c] = vec4(bTile[bk], bTile[bk + WG_X], bTile[bk + 2u * WG_X], bTile[bk + 3u * WG_X]);
+      if (WG_Y == 1u) {
+        bv[c] = vec4((*own)[k][4u * c], (*own)[k][4u * c + 1u], (*own)[k][4u * c + 2u], (*own)[k][4u * c + 3u]);
+      } else {
+        let bk = k * TILE_N + lid.x + 4u * c * WG_X;
+        bv[c] = vec4(bTile[bk], bTile[bk + WG_X], bTile[bk + 2u * WG_X], bTile[bk + 3u * WG_X]);
+      }
     }
     for (var i = 0u; i < ROWS; i++) {
       let av = aTile[k * TILE_M + lid.y * ROWS + i];
@@ -161,6 +180,7 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   }
 
   var acc: array<vec4<f32>, 16>;
+  var own: Gathered;
   for (var kz = 0; kz < params.kernel.x; kz++) {
     for (var ky = 0; ky < params.kernel.y; ky++) {
       for (var kx = 0; kx < params.kernel.z; kx++) {
@@ -182,11 +202,11 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
             let o = offset[q];
             for (var k = 0u; k < TILE_K; k++) {
               let ci = c0 + i32(k);
-              bTile[k * TILE_N + flat + q * THREADS] = load_x(o + ci * inVol, o >= 0 && ci < cig);
+              stage(&own, k, q, flat, load_x(o + ci * inVol, o >= 0 && ci < cig));
             }
           }
           workgroupBarrier();
-          multiply_tiles(&acc, lid);
+          multiply_tiles(&acc, &own, lid);
           workgroupBarrier();
         }
       }
@@ -272,6 +292,7 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   }
 
   var acc: array<vec4<f32>, 16>;
+  var own: Gathered;
   for (var a = 0; a < count.x; a++) {
     for (var b = 0; b < count.y; b++) {
       for (var c = 0; c < count.z; c++) {
@@ -292,11 +313,11 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
             let o = offset[q];
             for (var k = 0u; k < TILE_K; k++) {
               let co = c0 + i32(k);
-              bTile[k * TILE_N + flat + q * THREADS] = load_y(o + co * outVol, o >= 0 && co < cog);
+              stage(&own, k, q, flat, load_y(o + co * outVol, o >= 0 && co < cog));
             }
           }
           workgroupBarrier();
-          multiply_tiles(&acc, lid);
+          multiply_tiles(&acc, &own, lid);
           workgroupBarrier();
         }
       }
@@ -351,6 +372,7 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   var od = rowStart / params.outSize.y % params.outSize.x;
   var oh = rowStart % params.outSize.y;
   var acc: array<vec4<f32>, 16>;
+  var own: Gathered;
   for (var row = rowStart; row < rowEnd; row++) {
     // Offset of the input row (n, channel, id, ih) each column reads; -1 where that row is padding.
     var offset: array<i32, MAX_LOAD_COLS>;
@@ -371,11 +393,11 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
         for (var k = 0u; k < TILE_K; k++) {
           let ow = ow0 + i32(k);
           let iw = ow * params.strides.z + shift[q].z;
-          bTile[k * TILE_N + flat + q * THREADS] = load_x(o + iw, o >= 0 && ow < outW && iw >= 0 && iw < params.inSize.z);
+          stage(&own, k, q, flat, load_x(o + iw, o >= 0 && ow < outW && iw >= 0 && iw < params.inSize.z));
         }
       }
       workgroupBarrier();
-      multiply_tiles(&acc, lid);
+      multiply_tiles(&acc, &own, lid);
       workgroupBarrier();
     }
     oh++;
