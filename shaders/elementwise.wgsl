@@ -107,61 +107,96 @@ fn apply_binary(u: f32, v: f32) -> f32 {
   }
 }
 
-fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 256u;
+// Each invocation handles PER_INVOCATION consecutive elements: on a CPU-backed adapter (lavapipe) an invocation is a
+// SIMD lane and its fixed cost dominates a one-element body; on GPUs it costs nothing.
+const PER_INVOCATION = 4u;
+
+// The first of the invocation's elements (the 1D index folds over y beyond 65535 workgroups).
+fn first_element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+  return (gid.x + gid.y * nwg.x * 256u) * PER_INVOCATION;
 }
 
-// One output element: out[i] = f(x[i]).
+// Elements first..first+3: out[i] = f(x[i]).
 @compute @workgroup_size(256)
 fn unary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
-  if (i >= unary.n) { return; }
-  out[i] = apply_unary(x[i], unary.alpha);
+  let first = first_element(gid, nwg);
+  for (var i = first; i < min(first + PER_INVOCATION, unary.n); i++) {
+    out[i] = apply_unary(x[i], unary.alpha);
+  }
 }
 
-// One input-gradient element: out[i] = gy[i] * f'(x[i]) (using the saved output y where that is cheaper).
+// Input-gradient elements first..first+3: out[i] = gy[i] * f'(x[i]) (using the saved output y where cheaper).
 @compute @workgroup_size(256)
 fn unary_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
-  if (i >= unary.n) { return; }
-  out[i] = gy[i] * unary_derivative(x[i], y[i], unary.alpha);
+  let first = first_element(gid, nwg);
+  for (var i = first; i < min(first + PER_INVOCATION, unary.n); i++) {
+    out[i] = gy[i] * unary_derivative(x[i], y[i], unary.alpha);
+  }
 }
 
-// One output element: out[i] = a[ia] op b[ib], with ia, ib following broadcast strides.
+// Broadcast coordinates of output element i: decomposed once per invocation, then carried from element to element.
+struct Cursor {
+  coord: array<u32, 8>,
+  ia: u32,
+  ib: u32,
+}
+
+fn cursor_at(i: u32) -> Cursor {
+  var c: Cursor;
+  var rest = i;
+  for (var d = i32(binary.rank) - 1; d >= 0; d--) {
+    let k = u32(d);
+    let extent = binary.shape[k / 4u][k % 4u];
+    c.coord[k] = rest % extent;
+    rest = rest / extent;
+    c.ia += c.coord[k] * binary.aStrides[k / 4u][k % 4u];
+    c.ib += c.coord[k] * binary.bStrides[k / 4u][k % 4u];
+  }
+  return c;
+}
+
+// Moves the cursor to the next output element: increments the innermost coordinate, carrying into outer ones.
+fn advance(c: ptr<function, Cursor>) {
+  for (var d = i32(binary.rank) - 1; d >= 0; d--) {
+    let k = u32(d);
+    let sa = binary.aStrides[k / 4u][k % 4u];
+    let sb = binary.bStrides[k / 4u][k % 4u];
+    (*c).coord[k] += 1u;
+    (*c).ia += sa;
+    (*c).ib += sb;
+    if ((*c).coord[k] < binary.shape[k / 4u][k % 4u]) { return; }
+    (*c).ia -= (*c).coord[k] * sa;
+    (*c).ib -= (*c).coord[k] * sb;
+    (*c).coord[k] = 0u;
+  }
+}
+
+// Output elements first..first+3: out[i] = a[ia] op b[ib], with ia, ib following broadcast strides.
 @compute @workgroup_size(256)
 fn binary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
-  if (i >= binary.n) { return; }
+  let first = first_element(gid, nwg);
+  let end = min(first + PER_INVOCATION, binary.n);
   if (!BROADCAST) {
-    out[i] = apply_binary(a[i], b[i]);
+    for (var i = first; i < end; i++) { out[i] = apply_binary(a[i], b[i]); }
     return;
   }
-  var rest = i;
-  var ia = 0u;
-  var ib = 0u;
-  for (var d = i32(binary.rank) - 1; d >= 0; d--) {
-    let k = u32(d);
-    let extent = binary.shape[k / 4u][k % 4u];
-    let coord = rest % extent;
-    rest = rest / extent;
-    ia += coord * binary.aStrides[k / 4u][k % 4u];
-    ib += coord * binary.bStrides[k / 4u][k % 4u];
+  if (first >= end) { return; }
+  var c = cursor_at(first);
+  for (var i = first; i < end; i++) {
+    out[i] = apply_binary(a[c.ia], b[c.ib]);
+    advance(&c);
   }
-  out[i] = apply_binary(a[ia], b[ib]);
 }
 
-// One output element of a broadcast: out[i] = a[ia] (the binary indexing with a alone).
+// Output elements first..first+3 of a broadcast: out[i] = a[ia] (the binary indexing with a alone).
 @compute @workgroup_size(256)
 fn broadcast_to(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg);
-  if (i >= binary.n) { return; }
-  var rest = i;
-  var ia = 0u;
-  for (var d = i32(binary.rank) - 1; d >= 0; d--) {
-    let k = u32(d);
-    let extent = binary.shape[k / 4u][k % 4u];
-    ia += (rest % extent) * binary.aStrides[k / 4u][k % 4u];
-    rest = rest / extent;
+  let first = first_element(gid, nwg);
+  let end = min(first + PER_INVOCATION, binary.n);
+  if (first >= end) { return; }
+  var c = cursor_at(first);
+  for (var i = first; i < end; i++) {
+    out[i] = a[c.ia];
+    advance(&c);
   }
-  out[i] = a[ia];
 }

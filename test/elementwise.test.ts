@@ -124,7 +124,9 @@ describe('binary ops with broadcasting', () => {
 
   it('handles more than 65535 workgroups (index folded over y)', async () => {
     const e = await testEngine();
+    // fill runs one element per invocation: 70000 workgroups of 256 need the fold; square then reads all of it.
     const n = 256 * 70000;
+    expect(e.groups1D(n, 256)[1]).toBeGreaterThan(1);
     const x = e.fill([n], 2);
     const y = ops.square(x);
     const v = await y.data();

@@ -4,6 +4,9 @@ import { record } from '../engine/autograd.ts';
 import type { Tensor, Shape } from '../engine/tensor.ts';
 import { sumTo } from './reduce.ts';
 
+/** Elements per invocation in shaders/elementwise.wgsl (its PER_INVOCATION). */
+const PER_INVOCATION = 4;
+
 const UNARY = {
   neg: 0, relu: 1, leakyRelu: 2, sigmoid: 3, tanh: 4, exp: 5, log: 6, sqrt: 7, abs: 8, square: 9,
   scale: 10, addScalar: 11, pow: 12, reciprocal: 13,
@@ -22,7 +25,7 @@ function unaryKernel(op: UnaryOp, entry: 'unary_forward' | 'unary_backward', bin
   const out = e.empty(like.shape);
   e.dispatch({
     shader: 'elementwise', entry, constants: { OP: UNARY[op] }, label: `${op}${entry === 'unary_backward' ? '.backward' : ''}`,
-    bindings: { ...bindings, out, unary: { n: out.size, alpha } }, workgroups: e.groups1D(out.size, 256),
+    bindings: { ...bindings, out, unary: { n: out.size, alpha } }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
   });
   return out;
 }
@@ -93,7 +96,7 @@ function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
       a, b, out,
       binary: { n: out.size, rank: shape.length, shape, aStrides: broadcastStrides(a.shape, shape), bStrides: broadcastStrides(b.shape, shape) },
     },
-    workgroups: e.groups1D(out.size, 256),
+    workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
   });
   return out;
 }
@@ -160,7 +163,7 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   e.dispatch({
     shader: 'elementwise', entry: 'broadcast_to', label: 'broadcastTo',
     bindings: { a: x, out, binary: { n: out.size, rank: shape.length, shape, aStrides: broadcastStrides(x.shape, shape), bStrides: [] } },
-    workgroups: e.groups1D(out.size, 256),
+    workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
   });
   return record('broadcastTo', [x], out, (gy) => [sumTo(gy, x.shape)]);
 }
