@@ -117,27 +117,14 @@ fn tile_origin(wid: vec3<u32>, nwg: vec3<u32>) -> vec2<i32> {
   return vec2(i32(wid.y % params.mTiles) * i32(TILE_M), i32(wid.x + (wid.y / params.mTiles) * nwg.x) * i32(TILE_N));
 }
 
-// The gathered columns of one K tile: bTile, or with OWN_TILES (WG_Y = 1) each invocation's own registers. A workgroup that is one
+// The gathered columns of one K tile: bTile, or with WG_Y = 1 each invocation's own registers. A workgroup that is one
 // row of invocations gathers exactly the columns each invocation accumulates (column lid.x + q·WG_X), so nothing needs
 // sharing: on lavapipe that skips a scatter to workgroup memory and a gather back per value, which cost more than the
 // multiply-adds the value feeds when a group has only 8 output channels.
 alias Gathered = array<array<f32, MAX_LOAD_COLS>, MAX_TILE_K>;
-// Likewise the weight (or output-gradient) tile: every invocation of a one-row workgroup multiplies all of it, so each
-// loads its own copy and no barrier is needed (on lavapipe a barrier suspends each 8-lane slice with its accumulators).
-// Both are on where WG_Y = 1 unless the pipeline turns OWN_TILES off (the weight gradient does: src/kernels/conv.ts).
-alias Staged = array<array<f32, ROWS>, MAX_TILE_K>;
-override OWN_TILES = WG_Y == 1u;
-
-fn stage_a(own: ptr<function, Staged>, i: u32, value: f32) {
-  if (OWN_TILES) {
-    (*own)[i / TILE_M][i % TILE_M] = value;
-  } else {
-    aTile[i] = value;
-  }
-}
 
 fn stage(own: ptr<function, Gathered>, k: u32, q: u32, flat: u32, value: f32) {
-  if (OWN_TILES) {
+  if (WG_Y == 1u) {
     (*own)[k][q] = value;
   } else {
     bTile[k * TILE_N + flat + q * THREADS] = value;
@@ -146,11 +133,11 @@ fn stage(own: ptr<function, Gathered>, k: u32, q: u32, flat: u32, value: f32) {
 
 // acc[i·COLS/4 + c][j] += Σ_k aTile[k][lid.y·ROWS + i] · bTile[k][lid.x + (4c + j)·WG_X] over the staged tiles:
 // row i, column 4c + j of this invocation's block.
-fn multiply_tiles(acc: ptr<function, array<vec4<f32>, 16>>, ownA: ptr<function, Staged>, own: ptr<function, Gathered>, lid: vec3<u32>) {
+fn multiply_tiles(acc: ptr<function, array<vec4<f32>, 16>>, own: ptr<function, Gathered>, lid: vec3<u32>) {
   for (var k = 0u; k < TILE_K; k++) {
     var bv: array<vec4<f32>, COLS / 4u>;
     for (var c = 0u; c < COLS / 4u; c++) {
-      if (OWN_TILES) {
+      if (WG_Y == 1u) {
         bv[c] = vec4((*own)[k][4u * c], (*own)[k][4u * c + 1u], (*own)[k][4u * c + 2u], (*own)[k][4u * c + 3u]);
       } else {
         let bk = k * TILE_N + lid.x + 4u * c * WG_X;
@@ -158,7 +145,7 @@ fn multiply_tiles(acc: ptr<function, array<vec4<f32>, 16>>, ownA: ptr<function, 
       }
     }
     for (var i = 0u; i < ROWS; i++) {
-      let av = select(aTile[k * TILE_M + lid.y * ROWS + i], (*ownA)[k][i], OWN_TILES);
+      let av = aTile[k * TILE_M + lid.y * ROWS + i];
       for (var c = 0u; c < COLS / 4u; c++) { (*acc)[i * COLS / 4u + c] += av * bv[c]; }
     }
   }
@@ -194,7 +181,6 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 
   var acc: array<vec4<f32>, 16>;
   var own: Gathered;
-  var ownA: Staged;
   for (var kz = 0; kz < params.kernel.x; kz++) {
     for (var ky = 0; ky < params.kernel.y; ky++) {
       for (var kx = 0; kx < params.kernel.z; kx++) {
@@ -207,10 +193,10 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
           offset[q] = select(-1, base[q] + flatten(at, params.inSize), base[q] >= 0 && contains(params.inSize, at));
         }
         for (var c0 = 0; c0 < cig; c0 += i32(TILE_K)) {
-          for (var i = select(flat, 0u, OWN_TILES); i < TILE_K * TILE_M; i += select(THREADS, 1u, OWN_TILES)) {
+          for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
             let co = origin.x + i32(i % TILE_M);
             let ci = c0 + i32(i / TILE_M);
-            stage_a(&ownA, i, load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig));
+            aTile[i] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
           }
           for (var q = 0u; q < LOAD_COLS; q++) {
             let o = offset[q];
@@ -219,9 +205,9 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
               stage(&own, k, q, flat, load_x(o + ci * inVol, o >= 0 && ci < cig));
             }
           }
-          if (!OWN_TILES) { workgroupBarrier(); }
-          multiply_tiles(&acc, &ownA, &own, lid);
-          if (!OWN_TILES) { workgroupBarrier(); }
+          workgroupBarrier();
+          multiply_tiles(&acc, &own, lid);
+          workgroupBarrier();
         }
       }
     }
@@ -307,7 +293,6 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 
   var acc: array<vec4<f32>, 16>;
   var own: Gathered;
-  var ownA: Staged;
   for (var a = 0; a < count.x; a++) {
     for (var b = 0; b < count.y; b++) {
       for (var c = 0; c < count.z; c++) {
@@ -319,10 +304,10 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
           offset[q] = select(-1, base[q] + flatten(o, params.outSize), base[q] >= 0 && contains(params.outSize, o));
         }
         for (var c0 = 0; c0 < cog; c0 += i32(TILE_K)) {
-          for (var i = select(flat, 0u, OWN_TILES); i < TILE_K * TILE_M; i += select(THREADS, 1u, OWN_TILES)) {
+          for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
             let ci = origin.x + i32(i % TILE_M);
             let co = c0 + i32(i / TILE_M);
-            stage_a(&ownA, i, load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig));
+            aTile[i] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
           }
           for (var q = 0u; q < LOAD_COLS; q++) {
             let o = offset[q];
@@ -331,9 +316,9 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
               stage(&own, k, q, flat, load_y(o + co * outVol, o >= 0 && co < cog));
             }
           }
-          if (!OWN_TILES) { workgroupBarrier(); }
-          multiply_tiles(&acc, &ownA, &own, lid);
-          if (!OWN_TILES) { workgroupBarrier(); }
+          workgroupBarrier();
+          multiply_tiles(&acc, &own, lid);
+          workgroupBarrier();
         }
       }
     }
@@ -388,7 +373,6 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   var oh = rowStart % params.outSize.y;
   var acc: array<vec4<f32>, 16>;
   var own: Gathered;
-  var ownA: Staged;
   for (var row = rowStart; row < rowEnd; row++) {
     // Offset of the input row (n, channel, id, ih) each column reads; -1 where that row is padding.
     var offset: array<i32, MAX_LOAD_COLS>;
@@ -399,10 +383,10 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     }
     let yRow = ((n * params.cout + g * cog) * params.outSize.x + od) * params.outSize.y + oh;
     for (var ow0 = 0; ow0 < outW; ow0 += i32(TILE_K)) {
-      for (var i = select(flat, 0u, OWN_TILES); i < TILE_K * TILE_M; i += select(THREADS, 1u, OWN_TILES)) {
+      for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
         let co = origin.x + i32(i % TILE_M);
         let ow = ow0 + i32(i / TILE_M);
-        stage_a(&ownA, i, load_y((yRow + co * params.outSize.x * params.outSize.y) * outW + ow, co < cog && ow < outW));
+        aTile[i] = load_y((yRow + co * params.outSize.x * params.outSize.y) * outW + ow, co < cog && ow < outW);
       }
       for (var q = 0u; q < LOAD_COLS; q++) {
         let o = offset[q];
@@ -412,9 +396,9 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
           stage(&own, k, q, flat, load_x(o + iw, o >= 0 && ow < outW && iw >= 0 && iw < params.inSize.z));
         }
       }
-      if (!OWN_TILES) { workgroupBarrier(); }
-      multiply_tiles(&acc, &ownA, &own, lid);
-      if (!OWN_TILES) { workgroupBarrier(); }
+      workgroupBarrier();
+      multiply_tiles(&acc, &own, lid);
+      workgroupBarrier();
     }
     oh++;
     if (oh == params.outSize.y) {

@@ -167,11 +167,7 @@ function convTransposeKernel(geo: Geometry, y: Tensor, w: Tensor, b: Tensor | nu
 function convWeightGrad(geo: Geometry, x: Tensor, gy: Tensor, label: string): Tensor {
   const e = x.engine;
   const rows = geo.batch * geo.outSize[0] * geo.outSize[1];
-  const tile = tiling(e, geo.cout / geo.group, (geo.cin / geo.group) * volume(geo.kernel), geo.group, geo.outSize[2], true);
-  const { mTiles, groups } = tile;
-  // Private tiles (shaders/conv.wgsl OWN_TILES) measured 5-10% slower here on lavapipe: every invocation would load
-  // the whole 16 x 8 output-gradient tile of each 16-pixel K step itself, instead of 8 of its values.
-  const constants = { ...tile.constants, OWN_TILES: 0 };
+  const { constants, mTiles, groups } = tiling(e, geo.cout / geo.group, (geo.cin / geo.group) * volume(geo.kernel), geo.group, geo.outSize[2], true);
   const perSplit = groups[0] * groups[1] * groups[2];
   const pixels = rows * geo.outSize[2];
   const splits = Math.max(1, Math.min(Math.ceil(WEIGHT_GRAD_WORKGROUPS / perSplit), Math.floor(pixels / MIN_PIXELS_PER_SPLIT), Math.floor(65535 / geo.group)));
