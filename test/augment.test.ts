@@ -265,6 +265,37 @@ describe('sampleBatch', () => {
     expect(first[0].every(Number.isFinite)).toBe(true);
   });
 
+  it("crops: 'objects' centres each crop on an instance's centroid (clamped inside the image), drawn over all instances", async () => {
+    const e = await testEngine();
+    // Two images, three square instances with known centroids; crops of 8x8 without augmentation.
+    const make = (name: string, boxes: number[][]): Sample => {
+      const labels = new Int32Array(40 * 40);
+      boxes.forEach(([y0, x0, size], k) => {
+        for (let y = y0; y < y0 + size; y++) for (let x = x0; x < x0 + size; x++) labels[y * 40 + x] = k + 1;
+      });
+      const image = Float32Array.from(labels, (_, i) => i);
+      return { name, image: { data: image, shape: [1, 40, 40], spacing: [1, 1] }, labels: { data: labels, shape: [40, 40], spacing: [1, 1] } };
+    };
+    const samples = [make('a', [[10, 10, 5], [30, 2, 3]]), make('b', [[0, 35, 5]])];
+    // Expected crop starts: centroid − 4, clamped to [0, 32].
+    const starts = new Set(['a:8,8', 'a:27,0', 'b:0,32']);
+    const batch = sampleBatch(e, samples, { batchSize: 12, patchSize: [8, 8], seed: 5, augment: noAugment, crops: 'objects' });
+    const images = await batch.images.data();
+    const seen = new Set<string>();
+    for (let n = 0; n < 12; n++) {
+      const first = images[n * 64];
+      const [y, x] = [Math.floor(first / 40), first % 40];
+      // Image values are pixel indices, so the first pixel tells the start; both images share the index ramp.
+      const key = starts.has(`a:${y},${x}`) ? `a:${y},${x}` : `b:${y},${x}`;
+      expect(starts.has(key)).toBe(true);
+      seen.add(key);
+    }
+    expect(seen.size).toBe(3);
+    expect(() => sampleBatch(e, samples, { batchSize: 1, patchSize: [8, 8], seed: 1, crops: 'middle' as never })).toThrow(/crops must be/);
+    batch.images.dispose();
+    batch.labels.dispose();
+  });
+
   it('flips and rot90 only: each item is one of the 8 symmetries of the image, labels moved with it', async () => {
     const e = await testEngine();
     const sample = blobSample('square', 16, 16, 4);

@@ -134,12 +134,28 @@ describe('Trainer', () => {
     expect(live[1]).toBe(live[0]);
   });
 
+  it('follows the chosen schedule (cosine to lrMin, or EmbedSeg\'s poly to 0) and hands weight decay to Adam', async () => {
+    const e = await testEngine();
+    const model = makeModel(e);
+    const cosine = new Trainer(model, { steps: 10, lr: 1e-3, lrMin: 1e-5 });
+    expect(cosine.schedule(0)).toBeCloseTo(1e-3, 12);
+    expect(cosine.schedule(10)).toBeCloseTo(1e-5, 12);
+    const poly = new Trainer(model, { steps: 10, lr: 5e-4, schedule: 'poly', weightDecay: 1e-4 });
+    expect(poly.schedule(5)).toBeCloseTo(5e-4 * 0.5 ** 0.9, 12);
+    expect(poly.schedule(10)).toBe(0);
+    expect(poly.optimizer.weightDecay).toBe(1e-4);
+    for (const t of [cosine, poly]) t.optimizer.dispose();
+    model.dispose();
+  });
+
   it('checks options and resume files, naming what is wrong', async () => {
     const e = await testEngine();
     const model = makeModel(e);
     expect(() => new Trainer(model, { steps: 0 })).toThrow('training option steps must be a positive integer, got 0');
     expect(() => new Trainer(model, { stepz: 3 } as object)).toThrow('training option "stepz" is unknown');
     expect(() => new Trainer(model, { lr: 1e-5, lrMin: 1e-3 })).toThrow('lrMin <= lr');
+    expect(() => new Trainer(model, { schedule: 'step' as never })).toThrow('schedule must be "cosine" or "poly", got "step"');
+    expect(() => new Trainer(model, { weightDecay: -1 })).toThrow('weightDecay must be a number >= 0, got -1');
     const run = memoryHooks(e);
     await new Trainer(model, { ...options, steps: 4 }).run(run.hooks);
     const last = run.last();

@@ -6,16 +6,23 @@ import type { InstanceModel, ModelFactory } from '../models/model.ts';
 import { decodeModel } from '../train/checkpoint.ts';
 import { RunFolder } from '../train/checkpoint-node.ts';
 import { normalizePercentile } from '../train/normalize.ts';
-import type { AugmentOptions } from '../train/augment.ts';
+import type { AugmentOptions, CropPlacement } from '../train/augment.ts';
 import type { TrainOptions } from '../train/trainer.ts';
 import type { TuningResult } from '../train/tune.ts';
 import type { Sample } from '../train/volume.ts';
 import { UsageError } from './args.ts';
 
-/** The models the CLI knows: a factory per `--model` name and named configs per model. */
+/** How a model is trained where the --config file does not say: its paper's optimizer, schedule, crops, augmentation. */
+export interface TrainingRecipe {
+  train?: Partial<TrainOptions>;
+  data?: Partial<Pick<DataOptions, 'augment' | 'crops'>>;
+}
+
+/** The models the CLI knows: a factory per `--model` name, named configs per model, and training recipes. */
 export interface ModelRegistry {
   factories: Readonly<Record<string, ModelFactory>>;
   presets: Readonly<Record<string, Readonly<Record<string, Readonly<Record<string, unknown>>>>>>;
+  recipes?: Readonly<Record<string, TrainingRecipe>>;
 }
 
 export interface DataOptions {
@@ -25,6 +32,8 @@ export interface DataOptions {
   patchSize: number[];
   /** Changes to the model dimension's default augmentation. */
   augment: Partial<AugmentOptions>;
+  /** Where training crops are placed (absent in runs saved before it existed: random). */
+  crops?: CropPlacement;
   /** --spacing: replaces the voxel spacing of every image (training and prediction); null keeps the files'. */
   spacing: number[] | null;
   /** The spacing of the first training image, as trained (for a warning when prediction images differ). */

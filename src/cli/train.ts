@@ -29,8 +29,11 @@ keeps RUN/{config.json, last.safetensors, best.safetensors, optimizer.safetensor
   --out RUN          the run folder (created; must not hold a run unless --resume)
   --preset NAME      a named model config (default: the model's first preset)
   --config FILE      JSON {"model": {...}, "train": {...}, "data": {...}, "normalization": {...}} over the preset
-                     train: steps, batchSize, lr, lrMin, warmup, seed, logEvery, validateEvery, bestMetric
-                     data: patchSize, augment, valFraction; normalization: pLow, pHigh
+                     train: steps, batchSize, lr, lrMin, schedule (cosine|poly), weightDecay, warmup, seed,
+                     logEvery, validateEvery, bestMetric
+                     data: patchSize, augment, crops (random|objects), valFraction; normalization: pLow, pHigh
+                     Unset fields follow the model's recipe (EmbedSeg: Adam 5e-4, weight decay 1e-4, poly
+                     decay, object-centred crops, flips and rot90 only; RDCNet: cosine 1e-3 to 1e-5, random crops)
   --steps N          training steps (overrides the config)
   --batch N          batch size (overrides the config)
   --seed N           seed of the crops, augmentation and dropout
@@ -51,7 +54,7 @@ const flags = {
 interface ConfigFile {
   model?: Record<string, unknown>;
   train?: Partial<TrainOptions>;
-  data?: Partial<Pick<DataOptions, 'patchSize' | 'augment' | 'valFraction'>>;
+  data?: Partial<Pick<DataOptions, 'patchSize' | 'augment' | 'crops' | 'valFraction'>>;
   normalization?: { pLow?: number; pHigh?: number };
 }
 
@@ -64,7 +67,7 @@ async function readConfigFile(path: string): Promise<ConfigFile> {
     throw new UsageError(`--config ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`);
   }
   const known: Record<string, string[] | null> = {
-    model: null, train: null, data: ['patchSize', 'augment', 'valFraction'], normalization: ['pLow', 'pHigh'],
+    model: null, train: null, data: ['patchSize', 'augment', 'crops', 'valFraction'], normalization: ['pLow', 'pHigh'],
   };
   if (!config || typeof config !== 'object' || Array.isArray(config)) throw new UsageError(`--config ${path}: not a JSON object`);
   for (const [section, value] of Object.entries(config)) {
@@ -90,15 +93,19 @@ async function newRun(values: ReturnType<typeof parse<typeof flags>>['values'], 
   if (preset !== null && !presets[preset]) {
     throw new UsageError(`--preset: ${kind} has no preset "${preset}" (has ${Object.keys(presets).join(', ') || 'none'})`);
   }
+  const recipe = ctx.registry.recipes?.[kind] ?? {};
   let train: TrainOptions;
   try {
     train = trainOptions({
+      ...recipe.train,
       ...file.train,
       ...definedOnly({ steps: positiveInt('steps', values.steps), batchSize: positiveInt('batch', values.batch), seed: nonNegativeInt('seed', values.seed) }),
     });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const crops = file.data?.crops ?? recipe.data?.crops ?? 'random';
+  if (crops !== 'random' && crops !== 'objects') throw new UsageError(`--config ${values.config}: data.crops must be "random" or "objects", got ${JSON.stringify(crops)}`);
   const valFraction = file.data?.valFraction ?? 0.1;
   if (!(valFraction > 0 && valFraction < 1)) throw new UsageError(`--config ${values.config}: data.valFraction must be in (0, 1), got ${valFraction}`);
   return {
@@ -106,7 +113,8 @@ async function newRun(values: ReturnType<typeof parse<typeof flags>>['values'], 
     model: { kind, preset, config: { ...(preset ? presets[preset] : {}), ...file.model } },
     train,
     data: {
-      dir, patchSize: file.data?.patchSize ?? [], augment: file.data?.augment ?? {}, spacing: spacingFlag(values.spacing) ?? null,
+      dir, patchSize: file.data?.patchSize ?? [], augment: { ...recipe.data?.augment, ...file.data?.augment },
+      crops, spacing: spacingFlag(values.spacing) ?? null,
       trainSpacing: [], valFraction,
     },
     normalization: { method: 'percentile', pLow: file.normalization?.pLow ?? 1, pHigh: file.normalization?.pHigh ?? 99.8 },
@@ -239,7 +247,7 @@ export async function train(argv: string[], ctx: Context): Promise<number> {
     ctx.stderr.write(`training ${run.model.kind}${run.model.preset ? ` (${run.model.preset})` : ''} on ${data.train.length} image(s), validating on ${data.val.length}, from step ${trainer.state.step} of ${run.train.steps}\n`);
     const result = await trainer.run(
       {
-        batch: (step) => sampleBatch(e, data.train, { batchSize, patchSize: run.data.patchSize, seed: seed * 2 ** 32 + step, augment: run.data.augment }),
+        batch: (step) => sampleBatch(e, data.train, { batchSize, patchSize: run.data.patchSize, seed: seed * 2 ** 32 + step, augment: run.data.augment, crops: run.data.crops }),
         validate: () => validationMetrics(e, model, data.val),
         save: async (c) => {
           if (c.which === 'best') await folder.write({ 'best.safetensors': c.weights });

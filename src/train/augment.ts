@@ -98,6 +98,56 @@ export interface SampleBatchOptions {
   seed: number;
   /** Changes to defaultAugment(ndim); pass noAugment for plain crops. */
   augment?: Partial<AugmentOptions>;
+  /**
+   * Where crops are placed: 'random' (default) anywhere in a random image; 'objects' centred on the centroid of an
+   * instance drawn uniformly from all instances of all samples (EmbedSeg's object-centred crops), kept inside the
+   * image where it is large enough.
+   */
+  crops?: CropPlacement;
+}
+
+export type CropPlacement = 'random' | 'objects';
+
+/** Per sample, the centroid (in voxels, rounded) of every instance; computed once on the CPU. */
+const centroidCache = new WeakMap<Sample, number[][]>();
+
+function instanceCentroids(sample: Sample): number[][] {
+  const hit = centroidCache.get(sample);
+  if (hit) return hit;
+  const labels = sample.labels!;
+  const shape = labels.shape;
+  const sums = new Map<number, number[]>();
+  const coord = new Array<number>(shape.length).fill(0);
+  for (let i = 0; i < labels.data.length; i++) {
+    const id = labels.data[i];
+    if (id > 0) {
+      let acc = sums.get(id);
+      if (!acc) sums.set(id, (acc = new Array<number>(shape.length + 1).fill(0)));
+      for (let k = 0; k < shape.length; k++) acc[k] += coord[k];
+      acc[shape.length]++;
+    }
+    for (let k = shape.length - 1; k >= 0 && ++coord[k] === shape[k]; k--) coord[k] = 0;
+  }
+  const centroids = [...sums.values()].map((acc) => acc.slice(0, shape.length).map((v) => Math.round(v / acc[shape.length])));
+  centroidCache.set(sample, centroids);
+  return centroids;
+}
+
+/** A sample and crop start: uniformly over all instances of all samples, the crop centred on the instance. */
+function objectCrop(rand: () => number, samples: readonly Sample[], patch: readonly number[]): { sample: Sample; start: number[] } | null {
+  const perSample = samples.map(instanceCentroids);
+  const total = perSample.reduce((a, c) => a + c.length, 0);
+  if (total === 0) return null;
+  let pick = Math.floor(rand() * total);
+  let index = 0;
+  while (pick >= perSample[index].length) pick -= perSample[index++].length;
+  const sample = samples[index];
+  const centre = perSample[index][pick];
+  const size = sample.image.shape.slice(1);
+  // Inside the image where it fits; a patch larger than the image is centred on it (the rest reflected, labels -1).
+  const start = centre.map((c, k) =>
+    size[k] >= patch[k] ? Math.min(Math.max(0, c - Math.floor(patch[k] / 2)), size[k] - patch[k]) : -Math.floor((patch[k] - size[k]) / 2));
+  return { sample, start };
 }
 
 // Uploaded samples, per engine. A sample's arrays must not change after its first batch.
@@ -148,18 +198,24 @@ const mul2 = (a: number[][], b: number[][]) => [
   [a[1][0] * b[0][0] + a[1][1] * b[1][0], a[1][0] * b[0][1] + a[1][1] * b[1][1]],
 ];
 
-function planItem(rand: () => number, samples: readonly Sample[], patch: readonly number[], aug: AugmentOptions): ItemPlan {
-  const uniform = (lo: number, hi: number) => lo + (hi - lo) * rand();
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-  const coin = () => rand() < 0.5;
+function randomCrop(rand: () => number, samples: readonly Sample[], patch: readonly number[]): { sample: Sample; start: number[] } {
   const sample = samples[Math.floor(rand() * samples.length)];
   const size = sample.image.shape.slice(1);
-  const ndim = patch.length;
   // A patch larger than the image places the image at a random position inside it; the rest is reflected (labels -1).
   const start = size.map((s, k) => {
     const [lo, hi] = [Math.min(0, s - patch[k]), Math.max(0, s - patch[k])];
     return lo + Math.floor(rand() * (hi - lo + 1));
   });
+  return { sample, start };
+}
+
+function planItem(rand: () => number, samples: readonly Sample[], patch: readonly number[], aug: AugmentOptions, crops: CropPlacement): ItemPlan {
+  const uniform = (lo: number, hi: number) => lo + (hi - lo) * rand();
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  const coin = () => rand() < 0.5;
+  // Images without any instance fall back to random crops.
+  const { sample, start } = (crops === 'objects' && objectCrop(rand, samples, patch)) || randomCrop(rand, samples, patch);
+  const ndim = patch.length;
   // The linear part in the yx plane: L = affine · rot90 · flips, about the patch centre.
   let linear = [[aug.flip && coin() ? -1 : 1, 0], [0, aug.flip && coin() ? -1 : 1]];
   const square = patch[ndim - 1] === patch[ndim - 2];
@@ -257,12 +313,15 @@ export function sampleBatch(e: Engine, samples: readonly Sample[], options: Samp
     }
   }
   const aug: AugmentOptions = { ...defaultAugment(ndim), ...options.augment };
+  const crops = options.crops ?? 'random';
+  if (crops !== 'random' && crops !== 'objects') throw new Error(`sampleBatch: crops must be "random" or "objects", got ${JSON.stringify(crops)}`);
+  for (const s of crops === 'objects' ? samples : []) if (!s.labels) throw new Error(`sampleBatch: sample "${s.name}" has no labels to centre crops on`);
   if (aug.elastic && ndim !== 2) throw new Error('sampleBatch: elastic warps are only supported in 2D');
 
   // Each item draws from its own generator, crop first: the crops of a seed do not depend on the augment options.
   const rand = seededRandom(seed);
   const word = () => Math.floor(rand() * 2 ** 32);
-  const plans = Array.from({ length: batchSize }, () => word()).map((s) => planItem(seededRandom(s), samples, patchSize, aug));
+  const plans = Array.from({ length: batchSize }, () => word()).map((s) => planItem(seededRandom(s), samples, patchSize, aug, crops));
   const [elasticSeed, noiseSeed] = [word(), word()];
   const spacing = plans[0].sample.image.spacing;
   for (const p of plans) {

@@ -1,18 +1,21 @@
-// The training loop every model shares (pure TypeScript, every runtime): Adam with a cosine learning-rate decay, a
+// The training loop every model shares (pure TypeScript, every runtime): Adam with a cosine or poly learning-rate decay, a
 // step per batch inside its own scope, the loss read back only every few steps (a readback stalls the GPU queue),
 // validation and checkpoints every few hundred steps, a time limit, and a clean stop on a NaN/Inf loss. Where batches
 // come from and where checkpoints go are hooks, so the same loop runs under the CLI, in tests and in a browser.
 import { Adam } from '../kernels/optim.ts';
 import type { InstanceModel, TrainBatch } from '../models/model.ts';
 import { decodeAdam, decodeModel, encodeAdam, encodeSafetensors, modelMetadata, modelTensors, readTensors } from './checkpoint.ts';
-import { cosineDecay, type LRSchedule } from './schedule.ts';
+import { cosineDecay, polyDecay, type LRSchedule } from './schedule.ts';
 
 export interface TrainOptions {
   steps: number;
   batchSize: number;
-  /** Cosine decay from `lr` to `lrMin` over `steps` (RDCNet: 1e-3 → 1e-5). */
+  /** Cosine decay from `lr` to `lrMin` over `steps` (RDCNet: 1e-3 → 1e-5), or poly decay lr·(1 − t/T)^0.9 (EmbedSeg). */
   lr: number;
   lrMin: number;
+  schedule: 'cosine' | 'poly';
+  /** L2 weight decay added to the gradients (torch.optim.Adam's weight_decay; EmbedSeg: 1e-4). */
+  weightDecay: number;
   /** Linear warmup steps before the decay, counted within `steps`. */
   warmup: number;
   /** With the step, seeds each batch's crops and augmentation (the model seeds its dropout with the step). */
@@ -26,7 +29,7 @@ export interface TrainOptions {
 }
 
 export const defaultTrainOptions: TrainOptions = {
-  steps: 2000, batchSize: 4, lr: 1e-3, lrMin: 1e-5, warmup: 0, seed: 0, logEvery: 10, validateEvery: 200, bestMetric: 'f1',
+  steps: 2000, batchSize: 4, lr: 1e-3, lrMin: 1e-5, schedule: 'cosine', weightDecay: 0, warmup: 0, seed: 0, logEvery: 10, validateEvery: 200, bestMetric: 'f1',
 };
 
 /** Merges user options over the defaults and checks them, naming the offending option. */
@@ -41,8 +44,16 @@ export function trainOptions(user: Partial<TrainOptions> = {}): TrainOptions {
   if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed >= 2 ** 20) throw new Error(`training option seed must be an integer in [0, 2^20), got ${o.seed}`);
   if (!(o.lr > 0 && o.lrMin >= 0 && o.lrMin <= o.lr)) throw new Error(`training options need 0 <= lrMin <= lr and lr > 0, got lr ${o.lr}, lrMin ${o.lrMin}`);
   if (typeof o.bestMetric !== 'string') throw new Error('training option bestMetric must be a metric name');
-  cosineDecay({ lr0: o.lr, lrMin: o.lrMin, steps: o.steps, warmup: o.warmup });
+  if (o.schedule !== 'cosine' && o.schedule !== 'poly') throw new Error(`training option schedule must be "cosine" or "poly", got ${JSON.stringify(o.schedule)}`);
+  if (!(o.weightDecay >= 0)) throw new Error(`training option weightDecay must be a number >= 0, got ${o.weightDecay}`);
+  learningRate(o);
   return o;
+}
+
+/** The learning rate of every step under the options' schedule. */
+export function learningRate(o: TrainOptions): LRSchedule {
+  const { lr, lrMin, steps, warmup } = o;
+  return o.schedule === 'poly' ? polyDecay({ lr0: lr, steps }) : cosineDecay({ lr0: lr, lrMin, steps, warmup });
 }
 
 /** Where a run stands; saved as state.json beside the last checkpoint. */
@@ -106,9 +117,8 @@ export class Trainer {
     this.options = trainOptions(options);
     const trainable = [...model.namedTensors()].filter(([, t]) => t.trainable);
     this.paramNames = trainable.map(([name]) => name);
-    this.optimizer = new Adam(trainable.map(([, t]) => t.tensor), { lr: this.options.lr });
-    const { lr, lrMin, steps, warmup } = this.options;
-    this.schedule = cosineDecay({ lr0: lr, lrMin, steps, warmup });
+    this.optimizer = new Adam(trainable.map(([, t]) => t.tensor), { lr: this.options.lr, weightDecay: this.options.weightDecay });
+    this.schedule = learningRate(this.options);
     this.state = { step: 0, seed: this.options.seed, optimizerSteps: 0, lr: this.schedule(0), loss: null, best: null, seconds: 0 };
   }
 
