@@ -20,6 +20,8 @@ export * from './kernels/random.ts';
 export * from './kernels/init.ts';
 export * from './kernels/deform-conv.ts';
 export * from './kernels/voting.ts';
+export * from './kernels/cluster.ts';
+export * from './kernels/dihedral.ts';
 export * from './train/synthetic.ts';
 export * from './train/volume.ts';
 export * from './train/split.ts';
