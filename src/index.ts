@@ -31,6 +31,8 @@ export * from './train/trainer.ts';
 export * from './train/metrics.ts';
 export * from './kernels/jaccard.ts';
 export * from './kernels/warp.ts';
+export * from './kernels/sort.ts';
+export * from './kernels/lovasz.ts';
 export * from './train/normalize.ts';
 export * from './train/augment.ts';
 export * from './models/rdcnet.ts';
