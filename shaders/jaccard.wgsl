@@ -25,6 +25,14 @@ struct LossParams {
   rows: u32,
 }
 
+// The instance numbering (esj_insert, esj_compact, esj_assign), shared with other per-instance losses.
+struct InstanceParams {
+  items: u32,
+  pixels: u32,
+  // Hash slots per item: a power of two ≥ pixels, so an insertion always finds room.
+  slots: u32,
+}
+
 struct EsjParams {
   items: u32,
   dims: u32,
@@ -62,6 +70,7 @@ struct EsjParams {
 // Per instance row dL/dc_k / |S_k| (without gy), what every pixel of instance k receives through its centroid.
 @group(0) @binding(16) var<storage, read_write> gcent: array<f32>;
 @group(0) @binding(17) var<storage, read_write> gemb: array<f32>;
+@group(0) @binding(18) var<uniform> instances: InstanceParams;
 
 var<workgroup> partial: array<vec4<f32>, 256>;
 var<workgroup> scan: array<u32, 256>;
@@ -187,14 +196,14 @@ fn uniform_count(n: u32, lid: u32) -> u32 {
 @compute @workgroup_size(256)
 fn esj_insert(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let idx = flat_index(gid, nwg);
-  if (idx >= esj.items * esj.pixels) { return; }
+  if (idx >= instances.items * instances.pixels) { return; }
   let label = labels[idx];
   if (label <= 0) {
     ids[idx] = select(BACKGROUND, IGNORED, label < 0);
     return;
   }
-  let base = (idx / esj.pixels) * esj.slots;
-  let mask = esj.slots - 1u;
+  let base = (idx / instances.pixels) * instances.slots;
+  let mask = instances.slots - 1u;
   // An odd multiplier permutes the low bits: consecutive labels land in distinct slots.
   var h = (u32(label) * 0x9e3779b1u) & mask;
   loop {
@@ -212,10 +221,10 @@ fn esj_insert(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 @compute @workgroup_size(256)
 fn esj_compact(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let n = wid.x;
-  let base = n * esj.slots;
-  let chunk = (esj.slots + WG - 1u) / WG;
-  let begin = min(lid * chunk, esj.slots);
-  let end = min(begin + chunk, esj.slots);
+  let base = n * instances.slots;
+  let chunk = (instances.slots + WG - 1u) / WG;
+  let begin = min(lid * chunk, instances.slots);
+  let end = min(begin + chunk, instances.slots);
   var occupied = 0u;
   for (var s = begin; s < end; s++) {
     if (table[base + s] != 0) { occupied++; }
@@ -246,9 +255,9 @@ fn esj_compact(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
 @compute @workgroup_size(256)
 fn esj_assign(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let idx = flat_index(gid, nwg);
-  if (idx >= esj.items * esj.pixels) { return; }
+  if (idx >= instances.items * instances.pixels) { return; }
   let slot = ids[idx];
-  if (slot >= 0) { ids[idx] = table[(idx / esj.pixels) * esj.slots + u32(slot)]; }
+  if (slot >= 0) { ids[idx] = table[(idx / instances.pixels) * instances.slots + u32(slot)]; }
 }
 
 // One workgroup per (block, item n) = (wid.x, wid.y), for instances k0..k0+KB−1 with k0 = KB·wid.x, KB·(wid.x +

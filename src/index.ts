@@ -33,6 +33,7 @@ export * from './kernels/jaccard.ts';
 export * from './kernels/warp.ts';
 export * from './kernels/sort.ts';
 export * from './kernels/lovasz.ts';
+export * from './kernels/embedseg-loss.ts';
 export * from './train/normalize.ts';
 export * from './train/augment.ts';
 export * from './models/rdcnet.ts';

@@ -15,7 +15,7 @@ const MAX_BLOCK_WORKGROUPS = 32;
 const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
 /** Checks `labels` is i32 [N, 1, ...spatial of x]; returns the number of pixels per item. */
-function checkLabels(op: string, x: Tensor, what: string, labels: Tensor): number {
+export function checkLabels(op: string, x: Tensor, what: string, labels: Tensor): number {
   if (x.rank < 3) throw new Error(`${op}: ${what} must be [N, C, ...spatial], got ${fmt(x.shape)}`);
   if (labels.dtype !== 'i32') throw new Error(`${op}: labels must be i32, got ${labels.dtype} ${fmt(labels.shape)}`);
   const expected = [x.shape[0], 1, ...x.shape.slice(2)];
@@ -82,6 +82,30 @@ export function softJaccardLoss(probs: Tensor, labels: Tensor, options: SoftJacc
 const nextPowerOfTwo = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
 
 /**
+ * Numbers the instances of every item on the GPU, so per-instance losses never read labels back: for labels
+ * [N, 1, ...] i32 (checked by the caller), `ids` (labels' shape, i32) holds each instance pixel's id 0..K_n−1 within its
+ * item (ids follow hash-table order, not label order), −1 for background (label 0) and −2 for ignored pixels (label
+ * < 0); `counts` [N] u32 holds K_n. A hash table per item gives every label a slot (insert), a prefix sum over the
+ * occupied slots numbers them (compact), and every pixel takes its slot's number (assign).
+ */
+export function instanceIds(labels: Tensor, op: string): { ids: Tensor; counts: Tensor } {
+  const e = labels.engine;
+  const [items] = labels.shape;
+  const pixels = labels.size / Math.max(items, 1);
+  const slots = nextPowerOfTwo(pixels);
+  const instances = { items, pixels, slots };
+  const pixelGroups = e.groups1D(items * pixels, 256);
+  const keys = e.zeros([items, slots], 'i32');
+  const ids = e.empty(labels.shape, 'i32');
+  const counts = e.empty([items], 'u32');
+  e.dispatch({ shader: 'jaccard', entry: 'esj_insert', label: `${op}.insert`, bindings: { labels, keys, ids, instances }, workgroups: pixelGroups });
+  e.dispatch({ shader: 'jaccard', entry: 'esj_compact', label: `${op}.compact`, bindings: { table: keys, counts, instances }, workgroups: [items] });
+  e.dispatch({ shader: 'jaccard', entry: 'esj_assign', label: `${op}.assign`, bindings: { table: keys, ids, instances }, workgroups: pixelGroups });
+  keys.dispose();
+  return { ids, counts };
+}
+
+/**
  * RDCNet's embedding soft Jaccard loss (ESJ) of pixel embeddings [N, D, ...] (D ≤ 3, in the units of `margin`)
  * against instance labels [N, 1, ...] i32 (0 background, > 0 instance ids, < 0 ignored everywhere). Instances are
  * per item. For every instance k: the centroid c_k is the mean predicted embedding over its true mask S_k (the
@@ -106,14 +130,7 @@ export function embeddingJaccardLoss(embeddings: Tensor, labels: Tensor, margin:
   const blocks: [number, number] = [Math.min(MAX_BLOCK_WORKGROUPS, Math.ceil(pixels / KB)), items];
   const pixelGroups = e.groups1D(items * pixels, 256);
 
-  const keys = e.zeros([items, slots], 'i32');
-  const ids = e.empty(labels.shape, 'i32');
-  const counts = e.empty([items], 'u32');
-  e.dispatch({ shader: 'jaccard', entry: 'esj_insert', label: `${op}.insert`, bindings: { labels, keys, ids, esj }, workgroups: pixelGroups });
-  e.dispatch({ shader: 'jaccard', entry: 'esj_compact', label: `${op}.compact`, bindings: { table: keys, counts, esj }, workgroups: [items] });
-  e.dispatch({ shader: 'jaccard', entry: 'esj_assign', label: `${op}.assign`, bindings: { table: keys, ids, esj }, workgroups: pixelGroups });
-  keys.dispose();
-
+  const { ids, counts } = instanceIds(labels, op);
   const emb = embeddings;
   const centroids = e.empty([rows, 4]);
   e.dispatch({ shader: 'jaccard', entry: 'esj_centroids', label: `${op}.centroids`, bindings: { ids, counts, emb, centroids, esj }, workgroups: blocks });
