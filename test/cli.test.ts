@@ -187,7 +187,7 @@ describe('wgseg train / predict / eval (in process, tiny model)', () => {
     );
     writeFileSync(patch, JSON.stringify({ data: { patch: 3 } }));
     expect((await run(['train', '--model', 'tiny', '--data', data, '--out', out, '--config', patch])).stderr).toBe(
-      `wgseg train: --config ${patch}: unknown key "data.patch" (known: patchSize, augment, valFraction)\n`,
+      `wgseg train: --config ${patch}: unknown key "data.patch" (known: patchSize, augment, crops, valFraction)\n`,
     );
     writeFileSync(patch, JSON.stringify({ data: { valFraction: 1 } }));
     expect((await run(['train', '--model', 'tiny', '--data', data, '--out', out, '--config', patch])).stderr).toBe(
