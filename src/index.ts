@@ -38,6 +38,7 @@ export * from './train/normalize.ts';
 export * from './train/augment.ts';
 export * from './models/rdcnet.ts';
 export * from './models/erfnet.ts';
+export * from './models/embedseg.ts';
 export * from './models/registry.ts';
 export * from './train/predict.ts';
 export * from './train/validate.ts';

@@ -220,6 +220,41 @@ describe('RDCNet through the CLI', () => {
   });
 });
 
+describe('EmbedSeg through the CLI', () => {
+  it('trains the small preset with its recipe, predicts with and without test-time augmentation, and evaluates', async () => {
+    const runDir = join(tmp(), 'embedseg');
+    const args = ['train', '--model', 'embedseg', '--preset', 'small', '--data', data, '--out', runDir, '--config', configFile, '--steps', '2'];
+    const t = await run(args, registry);
+    expect(t.stderr).not.toContain('wgseg train:');
+    expect(t.code).toBe(0);
+    // The recipe (EmbedSeg's code) fills what the config file does not say; the file's own keys win.
+    const saved = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
+    expect(saved.train).toMatchObject({ weightDecay: 1e-4, schedule: 'poly', lr: 0.01 });
+    expect(saved.data.crops).toBe('objects');
+    expect(saved.model.kind).toBe('embedseg');
+    for (const flag of ['--tta', '--no-tta']) {
+      const out = join(tmp(), `pred${flag}`);
+      const p = await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', out, flag], registry);
+      expect(p.stderr).toBe('');
+      expect(p.code).toBe(0);
+      expect(readdirSync(out).sort()).toEqual(['img0.tif', 'img1.tif']);
+      const ev = await run(['eval', '--gt', join(data, 'test', 'masks'), '--pred', out]);
+      expect(ev.code).toBe(0);
+      expect(Object.keys(JSON.parse(ev.stdout))).toContain('apDsb50');
+    }
+    const both = await run(['predict', '--model', runDir, '--input', data, '--out', join(tmp(), 'x'), '--tta', '--no-tta'], registry);
+    expect(both).toMatchObject({ code: 2, stderr: 'wgseg predict: --tta and --no-tta contradict each other\n' });
+  });
+
+  it('--tta on a model without test-time augmentation is named', async () => {
+    const runDir = join(tmp(), 'rdcnet-tta');
+    const args = ['train', '--model', 'rdcnet', '--preset', 'small', '--data', data, '--out', runDir, '--config', configFile, '--steps', '1'];
+    expect((await run(args, registry)).code).toBe(0);
+    const p = await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', join(tmp(), 'y'), '--tta'], registry);
+    expect(p).toMatchObject({ code: 2, stderr: 'wgseg predict: --tta: the rdcnet model has no test-time augmentation\n' });
+  });
+});
+
 describe('bin/wgseg.js (child process, run from another folder)', () => {
   it('prints help and exits 0; no command or an unknown one exits 2', () => {
     const h = cli(['--help']);

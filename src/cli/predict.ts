@@ -23,12 +23,15 @@ no best) and writes OUT/NAME.tif (32-bit label TIFFs that Fiji and tifffile open
   --input DIR        a folder of images
   --out DIR          where the label images go (created; files of the same name are replaced)
   --tile N           tile size per axis for whole-image prediction (default: the model's)
+  --tta, --no-tta    average the raw outputs over the 8 rotations/flips of each image before postprocessing, or not
+                     (models with test-time augmentation: EmbedSeg; default: the run's config, off unless set)
   --iterations-png   also write OUT/iterations/NAME.iterK.png for each recurrent iteration K (models that have them):
                      foreground probability (left) and embeddings coloured by where they point (right), as in the
                      RDCNet paper's Fig. 1; the middle slice of 3D images`;
 
 const flags = {
   model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, tile: { type: 'string' }, 'iterations-png': { type: 'boolean' },
+  tta: { type: 'boolean' }, 'no-tta': { type: 'boolean' },
 } as const;
 
 /** A model with interpretable intermediate outputs (RDCNet's recurrent iterations). */
@@ -103,6 +106,11 @@ export async function predict(argv: string[], ctx: Context): Promise<number> {
   if (outStat && !outStat.isDirectory()) throw new DataError(`--out: ${out} exists and is not a folder`);
 
   const { run, weights } = await readRun(runDir);
+  if (values.tta && values['no-tta']) throw new UsageError('--tta and --no-tta contradict each other');
+  if (values.tta || values['no-tta']) {
+    if (typeof run.model.config.tta !== 'boolean') throw new UsageError(`--tta: the ${run.model.kind} model has no test-time augmentation`);
+    run.model.config.tta = Boolean(values.tta);
+  }
   const e = await ctx.engine();
   const model = await loadModel(e, ctx.registry, run, weights);
   try {

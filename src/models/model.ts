@@ -35,8 +35,11 @@ export interface InstanceModel {
   /** Every tensor of the model by a stable name ("block.sSDC.weight"), for safetensors checkpoints. */
   namedTensors(): Map<string, NamedTensor>;
 
-  /** The scalar training loss of one batch (training mode: dropout, batch statistics). */
-  loss(batch: TrainBatch, step: number): Tensor;
+  /**
+   * The scalar training loss of one batch (training mode: dropout, batch statistics). A promise where the loss needs
+   * a readback to build its graph (EmbedSeg reads each crop's instance count back once).
+   */
+  loss(batch: TrainBatch, step: number): Tensor | Promise<Tensor>;
 
   /**
    * Raw outputs of a tile in inference mode, [N, K, (D), H, W], translation-equivariant (no absolute coordinates

@@ -159,7 +159,7 @@ export class Trainer {
       let loss: number | null = null;
       try {
         const batch = await hooks.batch(step);
-        const l = this.model.loss(batch, step);
+        const l = await this.model.loss(batch, step);
         l.backward();
         this.optimizer.step(lr);
         this.optimizer.zeroGrad();
