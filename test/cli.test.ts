@@ -197,13 +197,19 @@ describe('wgseg train / predict / eval (in process, tiny model)', () => {
   });
 });
 
+/** Trains `model`'s small preset (the real registry) for `steps` steps on the shared dataset; returns the run folder. */
+async function trainSmall(model: string, steps: number): Promise<string> {
+  const runDir = join(tmp(), model);
+  const args = ['train', '--model', model, '--preset', 'small', '--data', data, '--out', runDir, '--config', configFile, '--steps', String(steps)];
+  const t = await run(args, registry);
+  expect(t.stderr).not.toContain('wgseg train:');
+  expect(t.code).toBe(0);
+  return runDir;
+}
+
 describe('RDCNet through the CLI', () => {
   it('trains the small preset for a few steps and predicts with one PNG per recurrent iteration', async () => {
-    const runDir = join(tmp(), 'rdcnet');
-    const args = ['train', '--model', 'rdcnet', '--preset', 'small', '--data', data, '--out', runDir, '--config', configFile, '--steps', '2'];
-    const t = await run(args, registry);
-    expect(t.stderr).not.toContain('wgseg train:');
-    expect(t.code).toBe(0);
+    const runDir = await trainSmall('rdcnet', 2);
     const out = join(tmp(), 'pred');
     const p = await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', out, '--iterations-png'], registry);
     expect(p.code).toBe(0);
@@ -222,11 +228,7 @@ describe('RDCNet through the CLI', () => {
 
 describe('EmbedSeg through the CLI', () => {
   it('trains the small preset with its recipe, predicts with and without test-time augmentation, and evaluates', async () => {
-    const runDir = join(tmp(), 'embedseg');
-    const args = ['train', '--model', 'embedseg', '--preset', 'small', '--data', data, '--out', runDir, '--config', configFile, '--steps', '2'];
-    const t = await run(args, registry);
-    expect(t.stderr).not.toContain('wgseg train:');
-    expect(t.code).toBe(0);
+    const runDir = await trainSmall('embedseg', 2);
     // The recipe (EmbedSeg's code) fills what the config file does not say; the file's own keys win.
     const saved = JSON.parse(readFileSync(join(runDir, 'config.json'), 'utf8'));
     expect(saved.train).toMatchObject({ weightDecay: 1e-4, schedule: 'poly', lr: 0.01 });
@@ -247,9 +249,7 @@ describe('EmbedSeg through the CLI', () => {
   });
 
   it('--tta on a model without test-time augmentation is named', async () => {
-    const runDir = join(tmp(), 'rdcnet-tta');
-    const args = ['train', '--model', 'rdcnet', '--preset', 'small', '--data', data, '--out', runDir, '--config', configFile, '--steps', '1'];
-    expect((await run(args, registry)).code).toBe(0);
+    const runDir = await trainSmall('rdcnet', 1);
     const p = await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', join(tmp(), 'y'), '--tta'], registry);
     expect(p).toMatchObject({ code: 2, stderr: 'wgseg predict: --tta: the rdcnet model has no test-time augmentation\n' });
   });
