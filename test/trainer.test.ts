@@ -80,6 +80,12 @@ describe('Trainer', () => {
     expect([...best.tensors.keys()].sort()).toEqual(['head.bias', 'head.running', 'head.weight']);
     expect(decodeSafetensors(run.last().optimizer).metadata).toEqual({ step: '8' });
 
+    // saveEvery writes the last checkpoint between validations too, without validating there.
+    const often = memoryHooks(e, { validate: async () => ({ f1: 0.1 }) });
+    await new Trainer(makeModel(e), { ...options, saveEvery: 3 }).run(often.hooks);
+    expect(often.saved.map((c) => `${c.which}@${c.state.step}`)).toEqual(['last@3', 'best@4', 'last@4', 'last@6', 'last@8']);
+    expect(often.events.filter((ev) => ev.type === 'validation').map((ev) => ev.step)).toEqual([4, 8]);
+
     const unknown = memoryHooks(e, { validate: async () => ({ ap: 1 }) });
     await expect(new Trainer(makeModel(e), options).run(unknown.hooks)).rejects.toThrow('validation: no metric "f1" (bestMetric); there are ap');
     model.dispose();

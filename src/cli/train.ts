@@ -30,7 +30,7 @@ keeps RUN/{config.json, last.safetensors, best.safetensors, optimizer.safetensor
   --preset NAME      a named model config (default: the model's first preset)
   --config FILE      JSON {"model": {...}, "train": {...}, "data": {...}, "normalization": {...}} over the preset
                      train: steps, batchSize, lr, lrMin, schedule (cosine|poly), weightDecay, warmup, seed,
-                     logEvery, validateEvery, bestMetric
+                     logEvery, validateEvery, saveEvery (last checkpoint only; default 100), bestMetric
                      data: patchSize, augment, crops (random|objects), valFraction; normalization: pLow, pHigh
                      Unset fields follow the model's recipe (EmbedSeg: Adam 5e-4, weight decay 1e-4, poly
                      decay, object-centred crops, flips and rot90 only; RDCNet: cosine 1e-3 to 1e-5, random crops)

@@ -24,12 +24,17 @@ export interface TrainOptions {
   logEvery: number;
   /** Validate and save the last checkpoint every this many steps (and after the last step). */
   validateEvery: number;
+  /**
+   * Also save the last checkpoint (without validating) every this many steps, so that a run killed between two
+   * validations resumes close to where it stopped rather than from the previous validation.
+   */
+  saveEvery: number;
   /** The validation metric (a key of the metrics validate() returns; higher is better) that picks best.safetensors. */
   bestMetric: string;
 }
 
 export const defaultTrainOptions: TrainOptions = {
-  steps: 2000, batchSize: 4, lr: 1e-3, lrMin: 1e-5, schedule: 'cosine', weightDecay: 0, warmup: 0, seed: 0, logEvery: 10, validateEvery: 200, bestMetric: 'f1',
+  steps: 2000, batchSize: 4, lr: 1e-3, lrMin: 1e-5, schedule: 'cosine', weightDecay: 0, warmup: 0, seed: 0, logEvery: 10, validateEvery: 200, saveEvery: 100, bestMetric: 'f1',
 };
 
 /** Merges user options over the defaults and checks them, naming the offending option. */
@@ -37,7 +42,7 @@ export function trainOptions(user: Partial<TrainOptions> = {}): TrainOptions {
   const known = new Set(Object.keys(defaultTrainOptions));
   for (const key of Object.keys(user)) if (!known.has(key)) throw new Error(`training option "${key}" is unknown (known: ${[...known].join(', ')})`);
   const o = { ...defaultTrainOptions, ...user };
-  for (const key of ['steps', 'batchSize', 'logEvery', 'validateEvery'] as const) {
+  for (const key of ['steps', 'batchSize', 'logEvery', 'validateEvery', 'saveEvery'] as const) {
     if (!Number.isInteger(o[key]) || o[key] <= 0) throw new Error(`training option ${key} must be a positive integer, got ${o[key]}`);
   }
   // Batches are seeded with seed·2^32 + step, which must stay an exact integer (< 2^53).
@@ -140,7 +145,7 @@ export class Trainer {
   /** Trains until `options.steps` steps are done, the time limit passes, or the loss diverges. */
   async run(hooks: TrainHooks, { maxMinutes = Infinity }: { maxMinutes?: number } = {}): Promise<TrainResult> {
     const e = this.optimizer.params[0].engine;
-    const { steps, logEvery, validateEvery } = this.options;
+    const { steps, logEvery, validateEvery, saveEvery } = this.options;
     const now = hooks.now ?? (() => performance.now());
     const started = now();
     let session = started;
@@ -153,7 +158,8 @@ export class Trainer {
     while (this.state.step < steps) {
       const step = this.state.step;
       const lr = this.schedule(step);
-      const checkpointNow = (step + 1) % validateEvery === 0 || step + 1 === steps;
+      const validateNow = (step + 1) % validateEvery === 0 || step + 1 === steps;
+      const checkpointNow = validateNow || (step + 1) % saveEvery === 0;
       const readLoss = (step + 1) % logEvery === 0 || checkpointNow;
       const scope = e.beginScope();
       let loss: number | null = null;
@@ -178,7 +184,7 @@ export class Trainer {
       }
       const outOfTime = now() - started >= maxMinutes * 60_000;
       if (checkpointNow || outOfTime) {
-        if (checkpointNow && hooks.validate) {
+        if (validateNow && hooks.validate) {
           const stop = await this.validate(hooks);
           if (stop) return stop;
         }
