@@ -83,8 +83,11 @@ describe('Trainer', () => {
     // saveEvery writes the last checkpoint between validations too, without validating there.
     const often = memoryHooks(e, { validate: async () => ({ f1: 0.1 }) });
     await new Trainer(makeModel(e), { ...options, saveEvery: 3 }).run(often.hooks);
-    expect(often.saved.map((c) => `${c.which}@${c.state.step}`)).toEqual(['last@3', 'best@4', 'last@4', 'last@6', 'last@8']);
+    expect(often.saved.map((c) => `${c.which}@${c.state.step}`)).toEqual(['last@3', 'best@4', 'last@4', 'last@6', 'best@8', 'last@8']);
     expect(often.events.filter((ev) => ev.type === 'validation').map((ev) => ev.step)).toEqual([4, 8]);
+    // Equal scores: the later checkpoint is best.
+    expect(often.saved.filter((c) => c.which === 'best').map((c) => c.state.step)).toEqual([4, 8]);
+    expect(often.last().state.best).toEqual({ metric: 'f1', value: 0.1, step: 8 });
 
     const unknown = memoryHooks(e, { validate: async () => ({ ap: 1 }) });
     await expect(new Trainer(makeModel(e), options).run(unknown.hooks)).rejects.toThrow('validation: no metric "f1" (bestMetric); there are ap');

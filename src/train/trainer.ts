@@ -29,7 +29,7 @@ export interface TrainOptions {
    * validations resumes close to where it stopped rather than from the previous validation.
    */
   saveEvery: number;
-  /** The validation metric (a key of the metrics validate() returns; higher is better) that picks best.safetensors. */
+  /** The validation metric (a key of the metrics validate() returns; higher is better; ties go to the later step) that picks best.safetensors. */
   bestMetric: string;
 }
 
@@ -206,7 +206,9 @@ export class Trainer {
     const metric = this.options.bestMetric;
     const value = metrics[metric];
     if (value === undefined) throw new Error(`validation: no metric "${metric}" (bestMetric); there are ${Object.keys(metrics).join(', ')}`);
-    const improved = !this.state.best || value > this.state.best.value;
+    // A tie goes to the later checkpoint, which has trained longer: a run whose metric stays 0 (an undertrained one)
+    // keeps its latest weights as best, not its first.
+    const improved = !this.state.best || value >= this.state.best.value;
     hooks.progress?.({ type: 'validation', step: this.state.step, metrics, improved });
     if (!improved) return null;
     this.state.best = { metric, value, step: this.state.step };
