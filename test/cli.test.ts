@@ -10,6 +10,7 @@ import { main } from '../src/cli/main.ts';
 import type { ModelRegistry } from '../src/cli/run.ts';
 import { registry } from '../src/models/registry.ts';
 import { syntheticBlobs, type Engine, type Tensor } from '../src/index.ts';
+import { decodeSafetensors } from '../src/train/checkpoint.ts';
 import { writeLabels, writePng } from '../src/train/io-node.ts';
 import { testEngine } from './support/engine.ts';
 import { TinyModel, tinyFactory } from './support/fake-model.ts';
@@ -115,6 +116,34 @@ describe('wgseg train / predict / eval (in process, tiny model)', () => {
     const scores = JSON.parse(ev.stdout);
     expect(scores.images).toBe(2);
     for (const key of ['precision', 'recall', 'f1', 'apDsb50', 'apDsb', 'sbd', 'aji']) expect(scores[key]).toBeGreaterThanOrEqual(0);
+  });
+
+  it('--init fine-tunes from a run: its model config and weights, a fresh optimizer from step 0', async () => {
+    const source = join(tmp(), 'source');
+    const args = ['--data', data, '--config', configFile, '--steps', '2', '--batch', '2'];
+    expect((await run(['train', '--model', 'tiny', ...args, '--out', source])).code).toBe(0);
+    // A learning rate of 1e-30 leaves the weights as they were loaded: the fine-tuned run's weights are the source's.
+    const still = join(tmp(), 'still.json');
+    writeFileSync(still, JSON.stringify({ train: { lr: 1e-30, lrMin: 0, validateEvery: 1 }, data: { patchSize: [16, 16] } }));
+    const tuned = join(tmp(), 'tuned');
+    const r = await run(['train', '--init', source, '--data', data, '--config', still, '--steps', '1', '--no-tune', '--out', tuned]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`initialized from ${join(source, 'best.safetensors')} (step 2) on 3 image(s), validating on 1, from step 0 of 1`);
+    const config = JSON.parse(readFileSync(join(tuned, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({ model: { kind: 'tiny', preset: 'default' }, init: { from: source, step: 2 }, train: { steps: 1 } });
+    const weights = (dir: string) => {
+      const { tensors } = decodeSafetensors(readFileSync(join(dir, 'best.safetensors')));
+      return Object.fromEntries([...tensors].map(([name, t]) => [name, Array.from(t.data as Float32Array)]));
+    };
+    expect(weights(tuned)).toEqual(weights(source));
+    // The same with the default learning rate moves them.
+    const moved = join(tmp(), 'moved');
+    expect((await run(['train', '--init', source, ...args, '--steps', '1', '--no-tune', '--out', moved])).code).toBe(0);
+    expect(weights(moved)).not.toEqual(weights(source));
+
+    expect((await run(['train', '--init', source, '--preset', 'default', ...args, '--out', join(tmp(), 'x')])).stderr).toBe(`wgseg train: --init takes the model from ${source}; drop --preset\n`);
+    expect((await run(['train', '--init', data, ...args, '--out', join(tmp(), 'x')])).stderr).toBe(`wgseg train: --init: ${data} is not a run folder (no config.json)\n`);
+    expect((await run(['train', '--out', tuned, '--resume', '--init', source])).stderr).toBe(`wgseg train: --resume continues ${tuned} with its saved config; drop --init\n`);
   });
 
   it('a failure while predicting leaves nothing in --out', async () => {

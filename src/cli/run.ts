@@ -58,6 +58,8 @@ export interface RunConfig {
   data: DataOptions;
   /** Per image and channel: (x − p_low) / (p_high − p_low) with these percentiles. */
   normalization: { method: 'percentile'; pLow: number; pHigh: number };
+  /** A run started from another run's weights (`train --init`): that run's folder and the step of its weights. */
+  init?: { from: string; weights: string; step: number };
 }
 
 /** A model built from the registry; an unknown name or a config the model rejects is a UsageError. */
@@ -85,15 +87,15 @@ export function prepareSamples(samples: Sample[], run: Pick<RunConfig, 'data' | 
 }
 
 /** A trained run's config and the checkpoint to predict with: best, or last when no validation ever ran. */
-export async function readRun(dir: string): Promise<{ run: RunConfig; weights: string }> {
+export async function readRun(dir: string, flag = '--model'): Promise<{ run: RunConfig; weights: string }> {
   const folder = new RunFolder(dir);
-  if (!folder.has('config.json')) throw new UsageError(`--model: ${dir} is not a run folder (no config.json)`);
+  if (!folder.has('config.json')) throw new UsageError(`${flag}: ${dir} is not a run folder (no config.json)`);
   const run = await folder.readJSON<RunConfig>('config.json').catch((err: Error) => {
     throw new UsageError(err.message);
   });
   if (run.format !== 'wgseg-run/1') throw new UsageError(`${folder.path('config.json')}: not a wgseg run config (format ${run.format})`);
   const weights = ['best.safetensors', 'last.safetensors'].find((f) => folder.has(f));
-  if (!weights) throw new UsageError(`--model: ${dir} has no checkpoint yet (best.safetensors or last.safetensors)`);
+  if (!weights) throw new UsageError(`${flag}: ${dir} has no checkpoint yet (best.safetensors or last.safetensors)`);
   return { run, weights: folder.path(weights) };
 }
 

@@ -14,10 +14,10 @@ import type { Sample } from '../train/volume.ts';
 import { nonNegativeInt, parse, positiveInt, positiveNumber, required, spacingFlag, UsageError } from './args.ts';
 import type { Context } from './main.ts';
 import { progressReporter } from './progress.ts';
-import { buildModel, prepareSamples, type DataOptions, type RunConfig, type Tuning } from './run.ts';
+import { buildModel, prepareSamples, readRun, type DataOptions, type RunConfig, type Tuning } from './run.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { InstanceModel } from '../models/model.ts';
-import { decodeModel } from '../train/checkpoint.ts';
+import { decodeModel, decodeSafetensors } from '../train/checkpoint.ts';
 
 export const trainHelp = `wgseg train --model NAME --data DIR --out RUN [options]
 
@@ -40,6 +40,9 @@ keeps RUN/{config.json, last.safetensors, best.safetensors, optimizer.safetensor
   --spacing Z,Y,X    voxel spacing for every image, instead of the files' metadata (Y,X in 2D)
   --max-minutes M    stop cleanly after M minutes (the last checkpoint is saved)
   --resume           continue RUN from its last checkpoint, with its saved config
+  --init FROM        fine-tune: start from the weights predict would use in the run folder FROM (a trained run or
+                     a shipped model in pretrained/), with FROM's model config and normalization, a fresh optimizer
+                     and step 0; --preset and a config "model" section are refused (the weights fix the model)
   --no-tune          keep the config's postprocessing parameters; by default, when training ends, every combination
                      of the model's candidates (RDCNet: votingWindow, minCount) is scored on the validation images
                      with the best checkpoint and the best one is saved into RUN/config.json for predict`;
@@ -48,6 +51,7 @@ const flags = {
   model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, config: { type: 'string' },
   preset: { type: 'string' }, 'max-minutes': { type: 'string' }, spacing: { type: 'string' }, resume: { type: 'boolean' },
   steps: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' }, 'no-tune': { type: 'boolean' },
+  init: { type: 'string' },
 } as const;
 
 /** The --config file's sections; each key is checked so a typo is an error, not a silently ignored setting. */
@@ -82,15 +86,17 @@ async function readConfigFile(path: string): Promise<ConfigFile> {
 
 /** The config of a new run: preset, then --config file, then flags. */
 async function newRun(values: ReturnType<typeof parse<typeof flags>>['values'], ctx: Context): Promise<RunConfig> {
-  const kind = required('train', values, 'model');
+  const from = values.init ? await initFrom(values) : null;
+  const kind = from?.run.model.kind ?? required('train', values, 'model');
   const dir = resolve(required('train', values, 'data'));
   if (!ctx.registry.factories[kind]) {
     throw new UsageError(`--model: unknown model "${kind}" (known: ${Object.keys(ctx.registry.factories).join(', ')})`);
   }
   const file = values.config ? await readConfigFile(values.config) : {};
+  if (from && file.model) throw new UsageError(`--init takes the model config from ${values.init}; drop the "model" section of --config ${values.config}`);
   const presets = ctx.registry.presets[kind] ?? {};
-  const preset = values.preset ?? Object.keys(presets)[0] ?? null;
-  if (preset !== null && !presets[preset]) {
+  const preset = from ? from.run.model.preset : (values.preset ?? Object.keys(presets)[0] ?? null);
+  if (!from && preset !== null && !presets[preset]) {
     throw new UsageError(`--preset: ${kind} has no preset "${preset}" (has ${Object.keys(presets).join(', ') || 'none'})`);
   }
   const recipe = ctx.registry.recipes?.[kind] ?? {};
@@ -108,17 +114,33 @@ async function newRun(values: ReturnType<typeof parse<typeof flags>>['values'], 
   if (crops !== 'random' && crops !== 'objects') throw new UsageError(`--config ${values.config}: data.crops must be "random" or "objects", got ${JSON.stringify(crops)}`);
   const valFraction = file.data?.valFraction ?? 0.1;
   if (!(valFraction > 0 && valFraction < 1)) throw new UsageError(`--config ${values.config}: data.valFraction must be in (0, 1), got ${valFraction}`);
+  const normalization = from && !file.normalization ? from.run.normalization : undefined;
   return {
     format: 'wgseg-run/1',
-    model: { kind, preset, config: { ...(preset ? presets[preset] : {}), ...file.model } },
+    // A fine-tuned model keeps its source's config, tuned postprocessing included (tuning redoes it at the end).
+    model: { kind, preset, config: from ? { ...from.run.model.config } : { ...(preset ? presets[preset] : {}), ...file.model } },
     train,
     data: {
       dir, patchSize: file.data?.patchSize ?? [], augment: { ...recipe.data?.augment, ...file.data?.augment },
       crops, spacing: spacingFlag(values.spacing) ?? null,
       trainSpacing: [], valFraction,
     },
-    normalization: { method: 'percentile', pLow: file.normalization?.pLow ?? 1, pHigh: file.normalization?.pHigh ?? 99.8 },
+    normalization: normalization ?? { method: 'percentile', pLow: file.normalization?.pLow ?? 1, pHigh: file.normalization?.pHigh ?? 99.8 },
+    ...(from ? { init: { from: resolve(values.init!), weights: from.weights, step: from.step } } : {}),
   };
+}
+
+/** The run --init starts from: its config, the checkpoint predict would use, and that checkpoint's step. */
+async function initFrom(values: ReturnType<typeof parse<typeof flags>>['values']): Promise<{ run: RunConfig; weights: string; step: number }> {
+  if (values.preset !== undefined) throw new UsageError(`--init takes the model from ${values.init}; drop --preset`);
+  const { run, weights } = await readRun(values.init!, '--init');
+  if (values.model !== undefined && values.model !== run.model.kind) throw new UsageError(`--model ${values.model}: --init ${values.init} holds a ${run.model.kind} model`);
+  try {
+    const step = Number(decodeSafetensors(await readFile(weights)).metadata.step ?? 0);
+    return { run, weights, step };
+  } catch (err) {
+    throw new UsageError(`--init: ${weights}: ${(err as Error).message}`);
+  }
 }
 
 const definedOnly = <T extends object>(o: T): Partial<T> =>
@@ -126,7 +148,7 @@ const definedOnly = <T extends object>(o: T): Partial<T> =>
 
 /** The saved config of a run to resume; flags that would change it are refused. */
 async function resumedRun(values: ReturnType<typeof parse<typeof flags>>['values'], folder: RunFolder): Promise<RunConfig> {
-  for (const flag of ['config', 'preset', 'steps', 'batch', 'seed', 'spacing'] as const) {
+  for (const flag of ['config', 'preset', 'steps', 'batch', 'seed', 'spacing', 'init'] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--resume continues ${folder.dir} with its saved config; drop --${flag}`);
   }
   if (!folder.has('config.json') || !folder.has('state.json')) {
@@ -233,6 +255,13 @@ export async function train(argv: string[], ctx: Context): Promise<number> {
       await mkdir(out, { recursive: true });
       await folder.write({ 'config.json': json(run) });
     }
+    if (run.init && !values.resume) {
+      try {
+        decodeModel(model, await readFile(run.init.weights), run.init.weights);
+      } catch (err) {
+        throw new UsageError(`--init: ${(err as Error).message}`);
+      }
+    }
     const trainer = new Trainer(model, run.train);
     if (values.resume) {
       try {
@@ -244,7 +273,8 @@ export async function train(argv: string[], ctx: Context): Promise<number> {
     }
     const { batchSize, seed } = run.train;
     const report = progressReporter(ctx.stderr);
-    ctx.stderr.write(`training ${run.model.kind}${run.model.preset ? ` (${run.model.preset})` : ''} on ${data.train.length} image(s), validating on ${data.val.length}, from step ${trainer.state.step} of ${run.train.steps}\n`);
+    const init = run.init ? `, initialized from ${run.init.weights} (step ${run.init.step})` : '';
+    ctx.stderr.write(`training ${run.model.kind}${run.model.preset ? ` (${run.model.preset})` : ''}${init} on ${data.train.length} image(s), validating on ${data.val.length}, from step ${trainer.state.step} of ${run.train.steps}\n`);
     const result = await trainer.run(
       {
         batch: (step) => sampleBatch(e, data.train, { batchSize, patchSize: run.data.patchSize, seed: seed * 2 ** 32 + step, augment: run.data.augment, crops: run.data.crops }),
