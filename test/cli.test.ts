@@ -4,16 +4,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.ts';
 import type { ModelRegistry } from '../src/cli/run.ts';
 import { registry } from '../src/models/registry.ts';
 import { syntheticBlobs, type Engine, type Tensor } from '../src/index.ts';
 import { decodeSafetensors } from '../src/train/checkpoint.ts';
 import { writeLabels, writePng } from '../src/train/io-node.ts';
-import { testEngine } from './support/engine.ts';
 import { TinyModel, tinyFactory } from './support/fake-model.ts';
+import { runMain } from './support/cli.ts';
 
 const bin = resolve('bin/wgseg.js');
 
@@ -39,18 +37,9 @@ const tmp = () => {
 };
 afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
-function sink() {
-  let text = '';
-  const stream = new Writable({ write: (chunk, _enc, done) => ((text += chunk), done()) });
-  return { stream, text: () => text };
-}
-
 /** Runs main() in this process with the tiny model and the test engine (kept alive between commands). */
 async function run(argv: string[], registry: ModelRegistry = tiny) {
-  const e = await testEngine();
-  const [stdout, stderr] = [sink(), sink()];
-  const code = await main(argv, { stdout: stdout.stream, stderr: stderr.stream, registry, engine: async () => e });
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
+  return runMain(argv, registry);
 }
 
 /** Runs the real command line in a child process. */

@@ -5,14 +5,12 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { encode as encodePng } from 'fast-png';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.ts';
 import { registry } from '../src/models/registry.ts';
 import { readLabels } from '../src/train/io-node.ts';
 import { rng } from './support/check.ts';
-import { testEngine } from './support/engine.ts';
+import { runMain } from './support/cli.ts';
 
 /** The shipped models and the model kind each must hold. */
 const shipped = [{ name: 'bbbc010-rdcnet', kind: 'rdcnet' }];
@@ -52,18 +50,7 @@ function wormImage(height: number, width: number, seed: number): { image: Uint16
   return { image, worms };
 }
 
-function sink() {
-  let text = '';
-  const stream = new Writable({ write: (chunk, _enc, done) => ((text += chunk), done()) });
-  return { stream, text: () => text };
-}
-
-async function wgseg(argv: string[]) {
-  const e = await testEngine();
-  const [stdout, stderr] = [sink(), sink()];
-  const code = await main(argv, { stdout: stdout.stream, stderr: stderr.stream, registry, engine: async () => e });
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
+const wgseg = (argv: string[]) => runMain(argv, registry);
 
 describe.each(shipped)('pretrained/$name', ({ name, kind }) => {
   const dir = join('pretrained', name);

@@ -4,9 +4,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../src/cli/main.ts';
 import { tuneRun } from '../src/cli/train.ts';
 import { RunFolder } from '../src/train/checkpoint-node.ts';
 import type { ModelRegistry } from '../src/cli/run.ts';
@@ -17,6 +15,7 @@ import {
 import { writeLabels, writePng } from '../src/train/io-node.ts';
 import { testEngine } from './support/engine.ts';
 import { TinyModel } from './support/fake-model.ts';
+import { runMain, sink } from './support/cli.ts';
 
 /** Its raw output is the image; postprocess labels pixels above `threshold` as instance 1. */
 class ThresholdModel implements InstanceModel {
@@ -191,18 +190,7 @@ const registry: ModelRegistry = {
   presets: { tiny: { default: { threshold: 1 } } },
 };
 
-function sink() {
-  let text = '';
-  const stream = new Writable({ write: (chunk, _enc, done) => ((text += chunk), done()) });
-  return { stream, text: () => text };
-}
-
-async function run(argv: string[]) {
-  const e = await testEngine();
-  const [stdout, stderr] = [sink(), sink()];
-  const code = await main(argv, { stdout: stdout.stream, stderr: stderr.stream, registry, engine: async () => e });
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
-}
+const run = (argv: string[]) => runMain(argv, registry);
 
 describe('wgseg train tunes postprocessing', () => {
   let data: string;
