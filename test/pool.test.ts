@@ -1,5 +1,7 @@
-// Pooling against float64 references, with finite-difference gradient checks, in 2D and 3D.
+// Pooling against float64 references, with finite-difference gradient checks, in 2D and 3D; ONNX's own backend test
+// cases for dilations and ceil_mode with their expected outputs.
 import { describe, expect, it } from 'vitest';
+import type { Tensor } from '../src/index.ts';
 import { avgPool, globalAvgPool, maxPool } from '../src/kernels/pool.ts';
 import { checkOp, rng, sizeOf } from './support/check.ts';
 import { testEngine } from './support/engine.ts';
@@ -9,15 +11,28 @@ interface Case {
   kernel: number[];
   strides?: number[];
   pads?: number[];
+  dilations?: number[];
+  ceilMode?: boolean;
 }
 
-/** Reference pooling in float64 over [N, C, ...spatial] (2D or 3D); `reduce` gets the in-image window values. */
-function poolRef(x: Float64Array, c: Case, reduce: (values: number[], windowVolume: number) => number): Float64Array {
+/** ONNX's output size on one axis: floor or ceil, and in ceil mode no window that starts in the end padding. */
+function outputSize(size: number, kernel: number, stride: number, dilation: number, padBegin: number, padEnd: number, ceil: boolean): number {
+  const steps = (size + padBegin + padEnd - ((kernel - 1) * dilation + 1)) / stride;
+  const out = (ceil ? Math.ceil(steps) : Math.floor(steps)) + 1;
+  return ceil && (out - 1) * stride >= size + padBegin ? out - 1 : out;
+}
+
+/**
+ * Reference pooling in float64 over [N, C, ...spatial] (2D or 3D); `reduce` gets the window's in-image values and the
+ * number of its taps inside the padded input (countIncludePad's divisor).
+ */
+function poolRef(x: Float64Array, c: Case, reduce: (values: number[], paddedTaps: number) => number): Float64Array {
   const dims = c.shape.length - 2;
   const spatial = c.shape.slice(2);
   const strides = c.strides ?? c.kernel;
+  const dilations = c.dilations ?? new Array(dims).fill(1);
   const pads = c.pads ?? new Array(2 * dims).fill(0);
-  const outSpatial = spatial.map((s, a) => Math.floor((s + pads[a] + pads[dims + a] - c.kernel[a]) / strides[a]) + 1);
+  const outSpatial = spatial.map((s, a) => outputSize(s, c.kernel[a], strides[a], dilations[a], pads[a], pads[dims + a], c.ceilMode ?? false));
   const planes = c.shape[0] * c.shape[1];
   const inVol = sizeOf(spatial);
   const outVol = sizeOf(outSpatial);
@@ -32,23 +47,27 @@ function poolRef(x: Float64Array, c: Case, reduce: (values: number[], windowVolu
         rest = Math.floor(rest / outSpatial[a]);
       }
       const values: number[] = [];
+      let paddedTaps = 0;
       for (let k = 0; k < windowVolume; k++) {
         let kr = k;
         let at = 0;
         let ok = true;
+        let inPadded = true;
         const kc: number[] = [];
         for (let a = dims - 1; a >= 0; a--) {
           kc[a] = kr % c.kernel[a];
           kr = Math.floor(kr / c.kernel[a]);
         }
         for (let a = 0; a < dims; a++) {
-          const i = oc[a] * strides[a] - pads[a] + kc[a];
+          const i = oc[a] * strides[a] - pads[a] + kc[a] * dilations[a];
           if (i < 0 || i >= spatial[a]) ok = false;
+          if (i >= spatial[a] + pads[dims + a]) inPadded = false;
           at = at * spatial[a] + i;
         }
         if (ok) values.push(x[p * inVol + at]);
+        if (inPadded) paddedTaps++;
       }
-      out[p * outVol + o] = reduce(values, windowVolume);
+      out[p * outVol + o] = reduce(values, paddedTaps);
     }
   }
   return out;
@@ -56,7 +75,7 @@ function poolRef(x: Float64Array, c: Case, reduce: (values: number[], windowVolu
 
 const maxRef = (vs: number[]) => Math.max(...vs);
 const avgRef = (vs: number[]) => vs.reduce((a, b) => a + b, 0) / vs.length;
-const avgIncludeRef = (vs: number[], vol: number) => vs.reduce((a, b) => a + b, 0) / vol;
+const avgIncludeRef = (vs: number[], paddedTaps: number) => vs.reduce((a, b) => a + b, 0) / paddedTaps;
 
 /** Distinct values (a shuffled ramp) so every window has a unique maximum and the max gradient is well defined. */
 function distinct(n: number, seed: number): Float64Array {
@@ -78,9 +97,32 @@ const cases: Case[] = [
   { shape: [2, 2, 3, 4, 6], kernel: [1, 2, 2] },
   { shape: [1, 2, 5, 5, 4], kernel: [3, 3, 3], strides: [2, 2, 1], pads: [1, 1, 1, 1, 0, 1] },
   { shape: [1, 1, 4, 3, 3], kernel: [2, 3, 2], strides: [2, 1, 1], pads: [0, 1, 0, 0, 1, 1] },
+  // Dilations and ceil mode. Ceil-mode windows here run past the end padding (fewer taps counted with countIncludePad),
+  // and [1, 2, 5, 6] / the 3D case's H axis hit the rule that drops a window starting in the end padding.
+  { shape: [1, 2, 7, 8], kernel: [2, 2], strides: [1, 1], dilations: [2, 2] },
+  { shape: [2, 1, 7, 6], kernel: [3, 3], strides: [2, 2], ceilMode: true },
+  { shape: [1, 2, 5, 6], kernel: [2, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceilMode: true },
+  { shape: [1, 2, 9, 7], kernel: [3, 2], strides: [2, 3], pads: [1, 0, 2, 1], dilations: [2, 3], ceilMode: true },
+  { shape: [2, 1, 3, 7, 6], kernel: [1, 3, 2], strides: [1, 1, 2], dilations: [1, 2, 2] },
+  { shape: [1, 2, 5, 6, 7], kernel: [2, 2, 2], strides: [1, 2, 2], pads: [1, 0, 1, 0, 1, 1], dilations: [2, 1, 3], ceilMode: true },
 ];
 
-const describeCase = (c: Case) => `[${c.shape}] kernel [${c.kernel}] strides [${c.strides ?? c.kernel}] pads [${c.pads ?? 0}]`;
+const describeCase = (c: Case) =>
+  `[${c.shape}] kernel [${c.kernel}] strides [${c.strides ?? c.kernel}] pads [${c.pads ?? 0}]` +
+  `${c.dilations ? ` dilations [${c.dilations}]` : ''}${c.ceilMode ? ' ceilMode' : ''}`;
+
+/** 1..16 as a 4×4 image: the input of ONNX's 2D dilations and ceil_mode cases (their 3D ones stack it 4 times). */
+const onnxRamp = Array.from({ length: 16 }, (_, i) => i + 1);
+
+/** Runs one of ONNX's backend test cases (onnx/backend/test/case/node/{maxpool,averagepool}.py): exact outputs. */
+async function onnxCase(pool: (x: Tensor) => Tensor, data: number[], shape: number[], outShape: number[], expected: number[]) {
+  const e = await testEngine();
+  const x = e.tensor(data, shape);
+  const y = pool(x);
+  expect(y.shape).toEqual(outShape);
+  expect(Array.from(await y.data())).toEqual(expected);
+  for (const t of [x, y]) t.dispose();
+}
 
 describe('maxPool', () => {
   for (const c of cases) {
@@ -110,11 +152,32 @@ describe('maxPool', () => {
     const e = await testEngine();
     const x = e.zeros([1, 1, 4, 4]);
     expect(() => maxPool(x, { kernel: [2, 2, 2] })).toThrow('maxPool: kernel must be 2 integers ≥ 1 (one per spatial axis), got [2, 2, 2]');
-    expect(() => maxPool(x, { kernel: 2, pads: [2, 0, 0, 0] })).toThrow('maxPool: pads [2, 0, 0, 0] must be smaller than the kernel [2, 2]');
-    expect(() => maxPool(x, { kernel: 5 })).toThrow('maxPool: kernel [5, 5] is larger than the padded input [1, 1, 4, 4]');
+    expect(() => maxPool(x, { kernel: 2, pads: [2, 0, 0, 0] })).toThrow(
+      'maxPool: pads [2, 0, 0, 0] leave output 0 along spatial axis 0 with only padding in its window (kernel [2, 2], dilations [1, 1])',
+    );
+    expect(() => maxPool(x, { kernel: 5 })).toThrow('maxPool: kernel [5, 5] (dilations [1, 1]) is larger than the input [1, 1, 4, 4] padded by [0, 0, 0, 0]');
     expect(() => avgPool(e.zeros([4, 4]), { kernel: 2 })).toThrow('avgPool: input must be [N, C, H, W] or [N, C, D, H, W], got [4, 4]');
-    x.dispose();
+    expect(() => maxPool(x, { kernel: 2, dilations: [2, 0] })).toThrow('maxPool: dilations must be 2 integers ≥ 1 (one per spatial axis), got [2, 0]');
+    // The dilated extent (3 − 1)·2 + 1 = 5 does not fit in 4.
+    expect(() => maxPool(x, { kernel: 3, dilations: 2 })).toThrow('maxPool: kernel [3, 3] (dilations [2, 2]) is larger than the input [1, 1, 4, 4] padded by [0, 0, 0, 0]');
+    // Pads smaller than the kernel, yet the taps −1 and 1 of the only window on a 1-wide axis both fall in padding.
+    const thin = e.zeros([1, 1, 4, 1]);
+    expect(() => avgPool(thin, { kernel: 2, strides: 1, dilations: 2, pads: [0, 1, 0, 1] })).toThrow(
+      'avgPool: pads [0, 1, 0, 1] leave output 0 along spatial axis 1 with only padding in its window (kernel [2, 2], dilations [2, 2])',
+    );
+    for (const t of [x, thin]) t.dispose();
   });
+
+  // ONNX's backend test cases.
+  it('ONNX test_maxpool_2d_dilations', () =>
+    onnxCase((x) => maxPool(x, { kernel: [2, 2], strides: [1, 1], dilations: [2, 2] }), onnxRamp, [1, 1, 4, 4], [1, 1, 2, 2], [11, 12, 15, 16]));
+  it('ONNX test_maxpool_2d_ceil', () =>
+    onnxCase((x) => maxPool(x, { kernel: [3, 3], strides: [2, 2], ceilMode: true }), onnxRamp, [1, 1, 4, 4], [1, 1, 2, 2], [11, 12, 15, 16]));
+  it('ONNX test_maxpool_3d_dilations', () =>
+    onnxCase(
+      (x) => maxPool(x, { kernel: [2, 2, 2], strides: [1, 1, 1], dilations: [2, 2, 2] }),
+      [...onnxRamp, ...onnxRamp, ...onnxRamp, ...onnxRamp], [1, 1, 4, 4, 4], [1, 1, 2, 2, 2], [11, 12, 15, 16, 11, 12, 15, 16],
+    ));
 });
 
 describe('avgPool', () => {
@@ -123,7 +186,7 @@ describe('avgPool', () => {
       const e = await testEngine();
       await checkOp(e, { inputs: [{ shape: c.shape }], run: ([x]) => avgPool(x, c), ref: ([x]) => poolRef(x, c, avgRef) });
     });
-    if (c.pads) {
+    if (c.pads || c.ceilMode) {
       it(`${describeCase(c)} countIncludePad`, async () => {
         const e = await testEngine();
         await checkOp(e, {
@@ -134,6 +197,29 @@ describe('avgPool', () => {
       });
     }
   }
+
+  it('countIncludePad never counts what a ceil-mode window has past the end padding (hand-checked)', async () => {
+    const e = await testEngine();
+    // Row [1, 2, 3, 4, 5], windows of 2 with stride 2: the last one holds only 5, and PyTorch divides it by 1, not 2.
+    const x = e.tensor([1, 2, 3, 4, 5], [1, 1, 1, 5]);
+    const y = avgPool(x, { kernel: [1, 2], ceilMode: true, countIncludePad: true });
+    expect(Array.from(await y.data())).toEqual([1.5, 3.5, 5]);
+    for (const t of [x, y]) t.dispose();
+  });
+
+  // ONNX's backend test cases.
+  it('ONNX test_averagepool_2d_ceil', () =>
+    onnxCase((x) => avgPool(x, { kernel: [3, 3], strides: [2, 2], ceilMode: true }), onnxRamp, [1, 1, 4, 4], [1, 1, 2, 2], [6, 7.5, 12, 13.5]));
+  it('ONNX test_averagepool_2d_dilations', () =>
+    onnxCase(
+      (x) => avgPool(x, { kernel: [2, 2], strides: [1, 1], dilations: [2, 2], ceilMode: true }),
+      onnxRamp, [1, 1, 4, 4], [1, 1, 2, 2], [6, 7, 10, 11],
+    ));
+  it('ONNX test_averagepool_3d_dilations_small', () =>
+    onnxCase(
+      (x) => avgPool(x, { kernel: [2, 2, 2], strides: [1, 1, 1], dilations: [2, 2, 2], ceilMode: true }),
+      [...onnxRamp, ...onnxRamp, ...onnxRamp, ...onnxRamp], [1, 1, 4, 4, 4], [1, 1, 2, 2, 2], [6, 7, 10, 11, 6, 7, 10, 11],
+    ));
 
   it('globalAvgPool averages every spatial axis', async () => {
     const e = await testEngine();

@@ -1,6 +1,6 @@
 // Pooling (shaders/pool.wgsl): max and average pooling over 2D or 3D windows of x [N, C, (D), H, W], with ONNX pads
-// [begin..., end...] and anisotropic windows such as (1, 2, 2). maxPool keeps the argmax of every output for its
-// backward; both backward passes are gathers over the outputs covering each input element.
+// [begin..., end...], dilations and ceil_mode, and anisotropic windows such as (1, 2, 2). maxPool keeps the argmax of
+// every output for its backward; both backward passes are gathers over the outputs covering each input element.
 import { record } from '../engine/autograd.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { expectF32 } from './elementwise.ts';
@@ -11,12 +11,26 @@ export interface PoolOptions {
   kernel: number | readonly number[];
   /** Step per spatial axis (default: the kernel, as in PyTorch). */
   strides?: number | readonly number[];
-  /** ONNX pads [begin per axis..., end per axis...] (default 0); each must be smaller than the window. */
+  /**
+   * ONNX pads [begin per axis..., end per axis...] (default 0). Every window must hold at least one input element, and
+   * each is checked: "pads smaller than the kernel" ensures that only without dilation (dilated taps can step over a
+   * thin image), and comparing with the dilated extent would let whole windows fall in the padding.
+   */
   pads?: readonly number[];
+  /** ONNX dilations: the step between a window's taps per spatial axis (default 1); a window spans (k − 1)·d + 1. */
+  dilations?: number | readonly number[];
+  /**
+   * ONNX ceil_mode: round the output size up instead of down, so a last partial window is pooled too, except one that
+   * would start in the end padding (PyTorch's rule, which ONNX follows) (default false).
+   */
+  ceilMode?: boolean;
 }
 
 export interface AvgPoolOptions extends PoolOptions {
-  /** Divide by the whole window, padding included, instead of by the in-image elements (default false). */
+  /**
+   * Divide by the window's taps inside the padded input instead of those inside the image (default false). Taps that a
+   * ceilMode window has beyond the end padding are never counted, as in PyTorch.
+   */
   countIncludePad?: boolean;
 }
 
@@ -26,7 +40,9 @@ interface PoolGeometry {
   outShape: number[];
   kernel: number[];
   strides: number[];
+  dilations: number[];
   padBegin: number[];
+  padEnd: number[];
   /** Full output shape [N, C, (Do), Ho, Wo]. */
   shape: number[];
 }
@@ -46,20 +62,38 @@ function poolGeometry(op: string, x: Tensor, options: PoolOptions): PoolGeometry
   const dims = x.rank - 2;
   const kernel = perAxis(op, 'kernel', options.kernel, dims, 1);
   const strides = perAxis(op, 'strides', options.strides ?? kernel, dims, 1);
+  const dilations = perAxis(op, 'dilations', options.dilations ?? 1, dims, 1);
   const pads = perAxis(op, 'pads', options.pads ?? new Array<number>(2 * dims).fill(0), 2 * dims, 0);
   const spatial = x.shape.slice(2);
+  const [kernelText, dilationsText, padsText] = [kernel, dilations, pads].map((v) => `[${v.join(', ')}]`);
   const outSpatial = spatial.map((s, a) => {
-    if (pads[a] >= kernel[a] || pads[dims + a] >= kernel[a]) {
-      throw new Error(`${op}: pads [${pads.join(', ')}] must be smaller than the kernel [${kernel.join(', ')}] on every axis`);
+    const [k, d, stride, padBegin] = [kernel[a], dilations[a], strides[a], pads[a]];
+    const span = s + padBegin + pads[dims + a] - ((k - 1) * d + 1);
+    if (span < 0) {
+      throw new Error(
+        `${op}: kernel ${kernelText} (dilations ${dilationsText}) is larger than the input [${x.shape.join(', ')}] padded by ${padsText}`,
+      );
     }
-    const o = Math.floor((s + pads[a] + pads[dims + a] - kernel[a]) / strides[a]) + 1;
-    if (o < 1) throw new Error(`${op}: kernel [${kernel.join(', ')}] is larger than the padded input [${x.shape.join(', ')}]`);
+    let o = (options.ceilMode ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
+    if (options.ceilMode && (o - 1) * stride >= s + padBegin) o -= 1;
+    for (let i = 0; i < o; i++) {
+      // The window's first tap at or after the image start must also lie before its end.
+      const start = i * stride - padBegin;
+      const first = Math.max(0, Math.ceil(-start / d));
+      if (first >= k || start + first * d >= s) {
+        throw new Error(
+          `${op}: pads ${padsText} leave output ${i} along spatial axis ${a} with only padding in its window ` +
+            `(kernel ${kernelText}, dilations ${dilationsText})`,
+        );
+      }
+    }
     return o;
   });
   const lift = (v: number[], fill: number) => (dims === 2 ? [fill, ...v] : v);
   return {
     inShape: lift(spatial, 1), outShape: lift(outSpatial, 1), kernel: lift(kernel, 1), strides: lift(strides, 1),
-    padBegin: lift(pads.slice(0, dims), 0), shape: [x.shape[0], x.shape[1], ...outSpatial],
+    dilations: lift(dilations, 1), padBegin: lift(pads.slice(0, dims), 0), padEnd: lift(pads.slice(dims), 0),
+    shape: [x.shape[0], x.shape[1], ...outSpatial],
   };
 }
 
@@ -68,7 +102,10 @@ function constants(g: PoolGeometry, countIncludePad = false): Record<string, num
 }
 
 function params(g: PoolGeometry, n: number) {
-  return { n, inShape: g.inShape, outShape: g.outShape, strides: g.strides, padBegin: g.padBegin };
+  return {
+    n, inShape: g.inShape, outShape: g.outShape, strides: g.strides, dilations: g.dilations, padBegin: g.padBegin,
+    padEnd: g.padEnd,
+  };
 }
 
 /** Maximum over each window; the gradient goes to the (first) maximal element of each window. */
