@@ -230,7 +230,7 @@ describe('label TIFF writing', () => {
     expect([png.width, png.height, png.channels, png.depth]).toEqual([3, 2, 3, 8]);
     expect(Array.from(png.data)).toEqual(ramp(18, (i) => i * 10));
     expect(() => encodeLabelTiff({ data: new Int32Array(5), shape: [2, 3], spacing: [1, 1] })).toThrow(
-      'encodeLabelTiff: shape [2,3] does not describe 5 labels as [(D), H, W]',
+      'encodeLabelTiff: shape [2,3] × 1 layer(s) does not describe 5 labels as [(D), H, W]',
     );
   });
 });
@@ -245,7 +245,7 @@ describe('bad files', () => {
     ['non-integer mask', () => file(float([0, 1, 1, 2, 2.5, 0])), (p) => `${p}: mask is not integer labels (2.5 at y=1 x=1)`],
     ['negative mask', () => file(tiffFixture([Int16Array.from([0, -1, 0, -2, 1, 1])], { width: 3, height: 2 })), (p) => `${p}: mask has negative label -2 at y=1 x=0 (only -1, unlabeled, is allowed)`],
     ['too large for int32', () => file(tiffFixture([Uint32Array.from([0, 1, 2 ** 31, 0, 0, 0])], { width: 3, height: 2 })), (p) => `${p}: label 2147483648 at y=0 x=2 exceeds int32`],
-    ['RGB mask', () => file(tiffFixture([new Uint8Array(18)], { width: 3, height: 2, samples: 3 })), (p) => `${p}: mask has 3 channels; expected one channel of integer labels`],
+    ['RGB mask', () => file(tiffFixture([new Uint8Array(18)], { width: 3, height: 2, samples: 3 })), (p) => `${p}: mask has 3 channels; expected one channel of integer labels (or a label stack: ImageJ channels or pages)`],
   ];
   for (const [name, make, message] of cases) {
     it(`${name}: a one-line DataError naming the file`, async () => {

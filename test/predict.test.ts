@@ -7,14 +7,17 @@ import { testEngine } from './support/engine.ts';
 
 /**
  * A fixed local operation as a model: a 5x5(x5) convolution with zero padding (context 2), optionally after a stride-2
- * average pool and before a ×2 nearest upsample (then only shifts by 2 commute with it: sizeMultiple 2). postprocess
- * keeps the stitched raw outputs for the test.
+ * average pool and before a ×2 nearest upsample (then only shifts by 2 commute with it: sizeMultiple 2), or after the
+ * pool without the upsample (output stride 2). With `reduce`, reduceTile sums the 3 output channels after a 3x3(x3)
+ * box filter (context 1 more). postprocess keeps the stitched outputs for the test.
  */
 class LocalModel implements InstanceModel {
   readonly kind = 'local';
   readonly config = {};
   readonly inChannels = 2;
   readonly weight: Tensor;
+  readonly outputStride?: readonly number[];
+  readonly reduceTile?: (outputs: Tensor) => Tensor;
   stitched: Float32Array | null = null;
   stitchedShape: number[] = [];
   tileShapes: number[][] = [];
@@ -25,7 +28,15 @@ class LocalModel implements InstanceModel {
     readonly sizeMultiple: readonly number[],
     readonly tileMargin: readonly number[],
     readonly pooled = false,
+    readonly strided = false,
+    reduce = false,
   ) {
+    if (strided) this.outputStride = sizeMultiple.map(() => 2);
+    if (reduce) {
+      const box = e.keep(e.tensor(new Float32Array(3 * 3 ** ndim).fill(1), [1, 3, ...new Array(ndim).fill(3)]));
+      this.reduceTile = (outputs) => conv(outputs, box, null, { pads: new Array(2 * ndim).fill(1) });
+      this.disposeBox = () => box.dispose();
+    }
     const k = ndim === 2 ? [5, 5] : [5, 5, 5];
     const n = 3 * 2 * k.reduce((a, b) => a * b, 1);
     this.weight = e.keep(e.tensor(Float32Array.from(uniform(n, rng(ndim), -1, 1)), [3, 2, ...k]));
@@ -42,6 +53,7 @@ class LocalModel implements InstanceModel {
   infer(images: Tensor): Tensor {
     this.tileShapes.push([...images.shape]);
     const pads = new Array(2 * this.ndim).fill(2);
+    if (this.strided) return conv(avgPool(images, { kernel: 2 }), this.weight, null, { pads });
     if (!this.pooled) return conv(images, this.weight, null, { pads });
     return upsample(conv(avgPool(images, { kernel: 2 }), this.weight, null, { pads }), { scale: 2 });
   }
@@ -52,8 +64,11 @@ class LocalModel implements InstanceModel {
     return new Int32Array(outputs.size / outputs.shape[1]);
   }
 
+  private disposeBox = () => {};
+
   dispose(): void {
     this.weight.dispose();
+    this.disposeBox();
   }
 }
 
@@ -86,23 +101,27 @@ async function untiled(e: Engine, model: LocalModel, data: Float32Array, shape: 
 }
 
 describe('predictImage', () => {
-  const cases: [string, 2 | 3, number[], number[], number[], number[], boolean][] = [
-    // name, ndim, image shape, tile, sizeMultiple, margin, pooled
-    ['2D', 2, [2, 37, 29], [16, 12], [4, 4], [2, 2], false],
-    ['2D, stride-2 model', 2, [2, 26, 31], [16, 16], [2, 2], [6, 6], true],
-    ['3D', 3, [2, 11, 19, 14], [8, 12, 8], [2, 4, 4], [2, 2, 2], false],
+  const cases: [string, 2 | 3, number[], number[], number[], number[], boolean, boolean, boolean][] = [
+    // name, ndim, image shape, tile, sizeMultiple, margin, pooled, output stride 2, reduceTile
+    ['2D', 2, [2, 37, 29], [16, 12], [4, 4], [2, 2], false, false, false],
+    ['2D, stride-2 model', 2, [2, 26, 31], [16, 16], [2, 2], [6, 6], true, false, false],
+    ['3D', 3, [2, 11, 19, 14], [8, 12, 8], [2, 4, 4], [2, 2, 2], false, false, false],
+    ['2D, output stride 2', 2, [2, 37, 29], [24, 20], [4, 4], [6, 6], false, true, false],
+    ['2D, output stride 2 and a per-tile reduction', 2, [2, 45, 35], [28, 24], [4, 4], [8, 8], false, true, true],
+    ['3D, per-tile reduction', 3, [2, 11, 19, 14], [8, 12, 12], [2, 4, 4], [3, 3, 3], false, false, true],
   ];
-  for (const [name, ndim, shape, tile, multiple, margin, pooled] of cases) {
+  for (const [name, ndim, shape, tile, multiple, margin, pooled, strided, reduce] of cases) {
     it(`${name}: stitched tiles equal the untiled outputs exactly (size not divisible by the tile)`, async () => {
       const e = await testEngine();
-      const model = new LocalModel(e, ndim, multiple, margin, pooled);
+      const model = new LocalModel(e, ndim, multiple, margin, pooled, strided, reduce);
       const data = Float32Array.from(uniform(shape.reduce((a, b) => a * b, 1), rng(17), 0, 1));
       const whole = await untiled(e, model, data, shape);
-      expect(model.stitchedShape).toEqual([1, 3, ...shape.slice(1)]);
+      const outSize = shape.slice(1).map((s) => Math.ceil(s / (strided ? 2 : 1)));
+      expect(model.stitchedShape).toEqual([1, reduce ? 1 : 3, ...outSize]);
       const before = e.stats().liveTensors;
       const labels = await predictImage(e, model, { data, shape, spacing: shape.slice(1).map(() => 1) }, { tileSize: tile, batch: 3 });
       expect(e.stats().liveTensors).toBe(before);
-      expect(labels.length).toBe(shape.slice(1).reduce((a, b) => a * b, 1));
+      expect((labels as Int32Array).length).toBe(outSize.reduce((a, b) => a * b, 1));
       expect(model.tileShapes.length).toBeGreaterThan(3);
       expect(model.tileShapes.every((s) => s.slice(2).join() === tile.join())).toBe(true);
       expect(model.stitched!.every(Number.isFinite)).toBe(true);
@@ -154,7 +173,7 @@ describe('predictImage', () => {
     const e = await testEngine();
     const model = new LocalModel(e, 2, [4, 4], [2, 2]);
     const tiny = { data: new Float32Array(2 * 3 * 2).fill(0.5), shape: [2, 3, 2], spacing: [1, 1] };
-    expect((await predictImage(e, model, tiny)).length).toBe(6);
+    expect(((await predictImage(e, model, tiny)) as Int32Array).length).toBe(6);
     expect(model.tileShapes.pop()).toEqual([1, 2, 4, 4]);
     expect(model.stitchedShape).toEqual([1, 3, 3, 2]);
     // Margins of 300 leave no room in the default 512 tile: it grows to 2·300 plus one size multiple.

@@ -7,7 +7,8 @@ function stream(isTTY: boolean) {
   return { isTTY, columns: 200, write: (s: string) => chunks.push(s) > 0, chunks } as unknown as NodeJS.WritableStream & { isTTY: boolean; chunks: string[] };
 }
 
-const step = (n: number, loss: number | null = 0.5) => ({ type: 'step' as const, step: n, steps: 100, loss, lr: 1e-3, stepsPerSecond: 2 });
+const step = (n: number, loss: number | null = 0.5, terms: Record<string, number> | null = null) =>
+  ({ type: 'step' as const, step: n, steps: 100, loss, terms, lr: 1e-3, stepsPerSecond: 2 });
 
 describe('progressReporter', () => {
   it('redraws one bar on a terminal and prints validations on their own lines', () => {
@@ -22,6 +23,13 @@ describe('progressReporter', () => {
     expect(out.chunks.slice(2)).toEqual([
       '\r\x1b[K', 'validation at step 50: f1 0.8000  apDsb 0.5000  (best so far)\n', out.chunks[1].slice(4), '\n',
     ]);
+  });
+
+  it('shows named loss terms after the total', () => {
+    const out = stream(false);
+    const report = progressReporter(out, () => 0);
+    report(step(100, 0.75, { heatmap: 0.5, size: 0.25 }));
+    expect(out.chunks[0]).toBe('step 100/100  loss 0.7500 (heatmap 0.500, size 0.250)  lr 1.00e-3  2.00 steps/s  eta 0s\n');
   });
 
   it('prints plain lines at most every 10 s (and the last step) when not a terminal', () => {

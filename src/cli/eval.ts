@@ -1,5 +1,6 @@
 // `wgseg eval`: scores predicted label images against ground truth (paired by name) and prints one JSON line.
 import { loadLabelPairs } from '../train/dataset-node.ts';
+import { labelsOf } from '../train/layers.ts';
 import { evaluate } from '../train/metrics.ts';
 import { headlineMetrics } from '../train/validate.ts';
 import { parse, required } from './args.ts';
@@ -7,9 +8,12 @@ import type { Context } from './main.ts';
 
 export const evalHelp = `wgseg eval --gt DIR --pred DIR
 
-Scores the label images in --pred against those of the same name in --gt (0 background, -1 unlabeled) and prints one
-JSON line: per-image averages at IoU 0.5 (precision, recall, f1, apDsb50), apDsb (mean AP_dsb over IoU 0.5…0.9), sbd,
-aji, then every score per threshold ("perImage") and pooled over the images ("dataset").
+Scores the label images in --pred against those of the same name in --gt (0 background, -1 unlabeled). Overlapping
+instances are scored on their whole masks: a folder's stacks/NAME.tif (a label-stack TIFF, as predict writes where
+instances overlap) is read instead of NAME.tif, and a --gt folder named "instances" holds one binary mask per
+instance, NAME_1.png, NAME_2.png, ... (as BBBC010 ships its ground truth). Prints one JSON line: per-image averages
+at IoU 0.5 (precision, recall, f1, apDsb50), apDsb (mean AP_dsb over IoU 0.5…0.9), sbd, aji, then every score per
+threshold ("perImage") and pooled over the images ("dataset").
 
   --gt DIR           ground-truth masks
   --pred DIR         predicted masks`;
@@ -23,7 +27,7 @@ export async function evaluateFolders(argv: string[], ctx: Context): Promise<num
     return 0;
   }
   const pairs = await loadLabelPairs(required('eval', values, 'gt'), required('eval', values, 'pred'));
-  const result = evaluate(pairs.map(({ name, gt, pred }) => ({ name, gt: gt.data, pred: pred.data })));
+  const result = evaluate(pairs.map(({ name, gt, pred }) => ({ name, gt: labelsOf(gt), pred: labelsOf(pred) })));
   ctx.stdout.write(`${JSON.stringify({ images: result.images, ...headlineMetrics(result), thresholds: result.thresholds, perImage: result.perImage, dataset: result.dataset })}\n`);
   return 0;
 }

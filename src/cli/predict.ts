@@ -7,6 +7,7 @@ import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { InstanceModel, Spacing } from '../models/model.ts';
 import { loadImageFolder } from '../train/dataset-node.ts';
+import { asLayers, flatLabels } from '../train/layers.ts';
 import { DataError, writeLabels, writePng } from '../train/io-node.ts';
 import { predictImage } from '../train/predict.ts';
 import type { ImageVolume } from '../train/volume.ts';
@@ -17,7 +18,9 @@ import { loadModel, prepareSamples, readRun } from './run.ts';
 export const predictHelp = `wgseg predict --model RUN --input DIR --out DIR [options]
 
 Predicts instance labels for every image in DIR (.tif, .tiff, .png) with RUN's best checkpoint (its last when it has
-no best) and writes OUT/NAME.tif (32-bit label TIFFs that Fiji and tifffile open), normalized as RUN was trained.
+no best) and writes OUT/NAME.tif (label TIFFs that Fiji and tifffile open), normalized as RUN was trained. Where the
+model finds overlapping instances, OUT/NAME.tif is the flat label image (the lowest id wins) and OUT/stacks/NAME.tif
+the label stack with one channel per layer (a hyperstack in Fiji), which eval reads.
 
   --model RUN        a run folder written by wgseg train
   --input DIR        a folder of images
@@ -129,8 +132,13 @@ export async function predict(argv: string[], ctx: Context): Promise<number> {
     const staging = await mkdtemp(join(dirname(out), `.${basename(out)}.tmp-`));
     try {
       for (const { name, image } of samples) {
-        const labels = await predictImage(e, model, image, { tileSize });
-        await writeLabels(join(staging, `${name}.tif`), { data: labels, shape: image.shape.slice(1), spacing: image.spacing });
+        const labels = asLayers(await predictImage(e, model, image, { tileSize }));
+        const volume = { shape: image.shape.slice(1), spacing: image.spacing };
+        await writeLabels(join(staging, `${name}.tif`), { ...volume, data: flatLabels(labels) });
+        if (labels.layers > 1) {
+          await mkdir(join(staging, 'stacks'), { recursive: true });
+          await writeLabels(join(staging, 'stacks', `${name}.tif`), { ...volume, ...labels });
+        }
         if (values['iterations-png']) {
           await mkdir(join(staging, 'iterations'), { recursive: true });
           await writeIterationPngs(e, model as IterativeModel, image, (k) => join(staging, 'iterations', `${name}.iter${k}.png`));

@@ -11,7 +11,8 @@ function duration(seconds: number): string {
 }
 
 function stepLine(ev: Extract<TrainEvent, { type: 'step' }>): string {
-  const loss = ev.loss === null ? '?' : ev.loss.toPrecision(4);
+  const terms = ev.terms ? ` (${Object.entries(ev.terms).map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(', ')})` : '';
+  const loss = ev.loss === null ? '?' : `${ev.loss.toPrecision(4)}${terms}`;
   const eta = duration((ev.steps - ev.step) / ev.stepsPerSecond);
   return `step ${ev.step}/${ev.steps}  loss ${loss}  lr ${ev.lr.toExponential(2)}  ${ev.stepsPerSecond.toFixed(2)} steps/s  eta ${eta}`;
 }

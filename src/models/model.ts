@@ -2,6 +2,7 @@
 // model. RDCNet, EmbedSeg, PatchPerPix and CenterUNet each implement it; the pipeline never looks inside.
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import type { Labels } from '../train/layers.ts';
 
 /** Voxel size per spatial axis in physical units ([y, x] in 2D, [z, y, x] in 3D). */
 export type Spacing = readonly number[];
@@ -9,10 +10,21 @@ export type Spacing = readonly number[];
 export interface TrainBatch {
   /** [N, C, (D), H, W] f32, normalized. */
   images: Tensor;
-  /** [N, 1, (D), H, W] i32 instance labels: 0 background, 1..K instances, -1 unlabeled (ignored by every loss). */
+  /**
+   * [N, 1, (D), H, W] i32 instance labels: 0 background, 1..K instances, -1 unlabeled (ignored by every loss). Where
+   * instances overlap, the lowest id wins (layer 0 of `layers`).
+   */
   labels: Tensor;
+  /**
+   * [N, L, (D), H, W] i32, L ≥ 2: every instance of each pixel, as layers in canonical form (src/train/layers.ts), for
+   * models that learn overlaps (InstanceModel.overlapping) when the data has them; absent otherwise.
+   */
+  layers?: Tensor;
   spacing: Spacing;
 }
+
+/** What loss() returns: the loss, or named terms (heatmap, size, ...) that the trainer adds up and reports one by one. */
+export type LossTerms = Tensor | Readonly<Record<string, Tensor>>;
 
 export interface NamedTensor {
   tensor: Tensor;
@@ -31,27 +43,44 @@ export interface InstanceModel {
   readonly sizeMultiple: readonly number[];
   /** Context per axis that a tile needs around the pixels it keeps, for seamless stitching. */
   readonly tileMargin: readonly number[];
+  /**
+   * Input pixels per output pixel of infer(), per axis (CenterNet's heads: 4); absent means 1. Each must divide
+   * sizeMultiple on its axis, so that tiles start on the output grid.
+   */
+  readonly outputStride?: readonly number[];
+  /** Whether loss() learns overlapping instances from TrainBatch.layers (and postprocess() may return layers). */
+  readonly overlapping?: boolean;
 
   /** Every tensor of the model by a stable name ("block.sSDC.weight"), for safetensors checkpoints. */
   namedTensors(): Map<string, NamedTensor>;
 
   /**
-   * The scalar training loss of one batch (training mode: dropout, batch statistics). A promise where the loss needs
-   * a readback to build its graph (EmbedSeg reads each crop's instance count back once).
+   * The training loss of one batch (training mode: dropout, batch statistics): one scalar, or named scalar terms whose
+   * sum is minimized. A promise where the loss needs a readback to build its graph (EmbedSeg reads each crop's
+   * instance count back once).
    */
-  loss(batch: TrainBatch, step: number): Tensor | Promise<Tensor>;
+  loss(batch: TrainBatch, step: number): LossTerms | Promise<LossTerms>;
 
   /**
-   * Raw outputs of a tile in inference mode, [N, K, (D), H, W], translation-equivariant (no absolute coordinates
-   * added), so tiles can be cropped and stitched before postprocess().
+   * Raw outputs of a tile in inference mode, [N, K, (D)/s, H/s, W/s] for the output stride s, translation-equivariant
+   * (no absolute coordinates added), so tiles can be cropped and stitched before postprocess().
    */
   infer(images: Tensor): Tensor;
 
   /**
-   * Instance labels [(D), H, W] (0 = background) from the stitched raw outputs of one whole image [1, K, ...].
-   * `values` replaces config fields named by postprocessGrid() for this call (tuning tries them without a rebuild).
+   * Optional: the compact evidence that is stitched instead of the raw outputs of each tile (PatchPerPix: 41² patch
+   * values per pixel would take gigabytes for a whole image). Maps infer()'s [N, K, ...] to [N, K', ...] on the same
+   * grid, translation-equivariant; tileMargin covers its reach as well as the network's. The raw outputs are freed
+   * tile by tile.
    */
-  postprocess(outputs: Tensor, spacing: Spacing, values?: Readonly<Record<string, number>>): Promise<Int32Array>;
+  reduceTile?(outputs: Tensor): Tensor;
+
+  /**
+   * Instance labels [(D), H, W] (0 = background; layers where instances overlap) from the stitched outputs of one
+   * whole image [1, K, ...] (reduceTile's where the model has one). `values` replaces config fields named by
+   * postprocessGrid() for this call (tuning tries them without a rebuild).
+   */
+  postprocess(outputs: Tensor, spacing: Spacing, values?: Readonly<Record<string, number>>): Promise<Labels>;
 
   /**
    * Candidate values of the postprocessing parameters worth tuning on validation images after training, by config

@@ -8,7 +8,7 @@
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { randomNormal, randomUniform } from '../kernels/random.ts';
-import { slice } from '../kernels/shape.ts';
+import { concat, slice } from '../kernels/shape.ts';
 import { upsample } from '../kernels/upsample.ts';
 import { changeIntensity, gaussianBlur, warpInto, type AffineRows, type IntensityChange, type WarpSource } from '../kernels/warp.ts';
 import type { TrainBatch } from '../models/model.ts';
@@ -99,6 +99,11 @@ export interface SampleBatchOptions {
   /** Changes to defaultAugment(ndim); pass noAugment for plain crops. */
   augment?: Partial<AugmentOptions>;
   /**
+   * Also warp every layer of overlapping labels into TrainBatch.layers (for models that learn overlaps), when some
+   * sample has more than one layer. Default false: the batch holds the flat labels only.
+   */
+  layers?: boolean;
+  /**
    * Where crops are placed: 'random' (default) anywhere in a random image; 'objects' centred on the centroid of an
    * instance drawn uniformly from all instances of all samples (EmbedSeg's object-centred crops), kept inside the
    * image where it is large enough.
@@ -150,11 +155,16 @@ function objectCrop(rand: () => number, samples: readonly Sample[], patch: reado
   return { sample, start };
 }
 
-// Uploaded samples, per engine. A sample's arrays must not change after its first batch.
-const uploads = new WeakMap<Engine, Map<Sample, WarpSource>>();
+/** A sample on the GPU: image and flat labels (layer 0), and each further layer of overlapping labels. */
+export interface UploadedSample extends WarpSource {
+  upperLayers: Tensor[];
+}
 
-/** The sample's image [C, (D), H, W] and labels [(D), H, W] on the GPU, uploaded on first use and kept. */
-export function uploadSample(e: Engine, sample: Sample): WarpSource {
+// Uploaded samples, per engine. A sample's arrays must not change after its first batch.
+const uploads = new WeakMap<Engine, Map<Sample, UploadedSample>>();
+
+/** The sample's image [C, (D), H, W] and labels [(D), H, W] (per layer) on the GPU, uploaded on first use and kept. */
+export function uploadSample(e: Engine, sample: Sample): UploadedSample {
   let cache = uploads.get(e);
   if (!cache) uploads.set(e, (cache = new Map()));
   const hit = cache.get(sample);
@@ -167,7 +177,12 @@ export function uploadSample(e: Engine, sample: Sample): WarpSource {
   if (labels.shape.join() !== image.shape.slice(1).join()) {
     throw new Error(`sample "${sample.name}": labels [${labels.shape.join(', ')}] do not match the image [${image.shape.join(', ')}]`);
   }
-  const uploaded = { image: e.keep(e.tensor(image.data, image.shape)), labels: e.keep(e.tensor(labels.data, labels.shape)) };
+  const size = labels.shape.reduce((a, b) => a * b, 1);
+  const layer = (k: number) => e.keep(e.tensor(labels.data.subarray(k * size, (k + 1) * size), labels.shape));
+  const uploaded = {
+    image: e.keep(e.tensor(image.data, image.shape)), labels: layer(0),
+    upperLayers: Array.from({ length: (labels.layers ?? 1) - 1 }, (_, k) => layer(k + 1)),
+  };
   cache.set(sample, uploaded);
   return uploaded;
 }
@@ -181,6 +196,7 @@ export function releaseSamples(e: Engine, samples?: readonly Sample[]): void {
     if (!u) continue;
     u.image.dispose();
     u.labels?.dispose();
+    for (const t of u.upperLayers) t.dispose();
     cache.delete(s);
   }
 }
@@ -294,7 +310,8 @@ function elasticField(e: Engine, batch: number, patch: readonly number[], elasti
  * A training batch of `batchSize` random patches from `samples` (each image [C, (D), H, W] already normalized, with
  * labels): images [N, C, (D), H, W] f32 and labels [N, 1, (D), H, W] i32 (-1 where the patch reaches outside the image
  * or the source says unlabeled). Where a patch reaches outside its image, the image is mirrored (reflect) and the
- * labels are -1, so no loss sees invented objects.
+ * labels are -1, so no loss sees invented objects. With `layers` and overlapping labels, layers [N, L, (D), H, W] holds
+ * every layer warped the same way (L the most of any sample; -1 in every layer outside the image).
  */
 export function sampleBatch(e: Engine, samples: readonly Sample[], options: SampleBatchOptions): TrainBatch {
   const { batchSize, patchSize, seed } = options;
@@ -331,6 +348,7 @@ export function sampleBatch(e: Engine, samples: readonly Sample[], options: Samp
     }
   }
   const sources = plans.map((p) => uploadSample(e, p.sample));
+  const depth = options.layers ? Math.max(...samples.map((s) => s.labels?.layers ?? 1)) : 1;
 
   return e.noGrad(() =>
     e.tidy(() => {
@@ -338,10 +356,36 @@ export function sampleBatch(e: Engine, samples: readonly Sample[], options: Samp
       const labels = e.empty([batchSize, 1, ...patchSize], 'i32');
       const field = aug.elastic ? elasticField(e, batchSize, patchSize, aug.elastic, elasticSeed) : null;
       plans.forEach((p, n) => warpInto(sources[n], { images: warped, labels, item: n }, p.rows, field));
+      const layers = depth > 1 ? warpLayers(e, sources, plans, labels, depth, field) : undefined;
       const blurred = plans.some((p) => p.blurSigma > 0) ? gaussianBlur(warped, plans.map((p) => p.blurSigma), [ndim, ndim + 1]) : warped;
       const noise = plans.some((p) => p.intensity.noiseStd > 0) ? randomNormal(e, blurred.shape, noiseSeed) : null;
       const images = changeIntensity(blurred, plans.map((p) => p.intensity), noise);
-      return { images, labels, spacing: [...spacing] };
+      return { images, labels, ...(layers ? { layers } : {}), spacing: [...spacing] };
     }),
   );
+}
+
+/**
+ * [N, L, ...patch] i32: layer 0 is the batch's flat labels, each further layer warped exactly like it (the warp's
+ * image output is a scratch tensor; the labels' nearest-neighbour lookup is what matters). An item whose sample has
+ * fewer layers gets 0 there inside its image.
+ */
+function warpLayers(e: Engine, sources: readonly UploadedSample[], plans: readonly ItemPlan[], flat: Tensor, depth: number, field: Tensor | null): Tensor {
+  const [n, , ...patch] = flat.shape;
+  const scratch = e.empty([n, sources[0].image.shape[0], ...patch]);
+  const empty = new Map<UploadedSample, Tensor>();
+  const upper = Array.from({ length: depth - 1 }, (_, k) => {
+    const layer = e.empty([n, 1, ...patch], 'i32');
+    plans.forEach((p, item) => {
+      const source = sources[item];
+      let labels = source.upperLayers[k];
+      if (!labels) {
+        if (!empty.has(source)) empty.set(source, e.zeros(source.labels!.shape, 'i32'));
+        labels = empty.get(source)!;
+      }
+      warpInto({ image: source.image, labels }, { images: scratch, labels: layer, item }, p.rows, field);
+    });
+    return layer;
+  });
+  return concat([flat, ...upper], 1);
 }

@@ -1,9 +1,12 @@
 // Dataset folders (Node): DIR/{train,val,test}/{images,masks}/NAME.(tif|tiff|png), a mask named like its image.
+// Overlapping instances come in either of two forms: a label folder's stacks/NAME.tif (a label-stack TIFF, as
+// `wgseg predict` writes them), read instead of NAME.tif; or, as BBBC010 ships them, a folder named `instances` with one
+// binary mask per instance, NAME_1.png, NAME_2.png, ... (DIR/split/instances is read instead of DIR/split/masks).
 // Everything is checked on load, so training never starts on data it would fail on later: each problem is a
 // DataError naming the file.
 import { readdir, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
-import { DataError, readImage, readLabels } from './io-node.ts';
+import { basename, extname, join } from 'node:path';
+import { DataError, readImage, readInstanceMasks, readLabels } from './io-node.ts';
 import type { LabelVolume, Sample } from './volume.ts';
 
 export type Split = 'train' | 'val' | 'test';
@@ -58,20 +61,54 @@ export async function loadImageFolder(folder: string, options: FolderOptions = {
   return samples;
 }
 
+/** A folder of one binary mask per instance (named `instances`): the mask files of each image by its name, sorted. */
+async function listInstanceMasks(folder: string): Promise<Map<string, string[]>> {
+  const byImage = new Map<string, string[]>();
+  for (const [file, path] of await listImageFiles(folder)) {
+    const cut = file.lastIndexOf('_');
+    if (cut <= 0) throw new DataError(`${path}: an instance mask must be named IMAGE_K (the image's name, _, the instance)`);
+    const name = file.slice(0, cut);
+    byImage.set(name, [...(byImage.get(name) ?? []), path]);
+  }
+  return byImage;
+}
+
+const isInstanceFolder = (folder: string) => basename(folder) === 'instances';
+
+/**
+ * The label files of a folder by image name: a path, or, in an `instances` folder, the list of one image's instance
+ * masks; stacks/NAME.tif replaces NAME.tif where it exists.
+ */
+async function listLabelFiles(folder: string): Promise<Map<string, string | string[]>> {
+  if (isInstanceFolder(folder)) return listInstanceMasks(folder);
+  const files: Map<string, string | string[]> = await listImageFiles(folder);
+  const stacks = join(folder, 'stacks');
+  if (await isFolder(stacks)) {
+    for (const [name, path] of await listImageFiles(stacks)) {
+      if (!files.has(name)) throw new DataError(`${path}: no flat label image named ${name} in ${folder}`);
+      files.set(name, path);
+    }
+  }
+  return files;
+}
+
 /** The files of two folders paired by name; a file in one without its partner in the other is an error. */
-async function pairFiles(folderA: string, folderB: string, [whatA, whatB]: [string, string]): Promise<[string, string, string][]> {
-  const [a, b] = [await listImageFiles(folderA), await listImageFiles(folderB)];
-  for (const [name, path] of a) if (!b.has(name)) throw new DataError(`${path}: no ${whatB} named ${name} in ${folderB}`);
-  for (const [name, path] of b) if (!a.has(name)) throw new DataError(`${path}: no ${whatA} named ${name} in ${folderA}`);
+async function pairFiles<A, B>(
+  [folderA, a]: [string, Map<string, A>], [folderB, b]: [string, Map<string, B>], [whatA, whatB]: [string, string],
+): Promise<[string, A, B][]> {
+  const where = (p: A | B) => (Array.isArray(p) ? p[0] : p);
+  for (const [name, path] of a) if (!b.has(name)) throw new DataError(`${where(path)}: no ${whatB} named ${name} in ${folderB}`);
+  for (const [name, path] of b) if (!a.has(name)) throw new DataError(`${where(path)}: no ${whatA} named ${name} in ${folderA}`);
   return [...a].map(([name, path]) => [name, path, b.get(name)!]);
 }
 
-/** A mask that must match its partner file's spatial shape (the image's, or the ground truth's). */
-async function loadMask(path: string, partner: string, partnerShape: number[], ndim: number | undefined): Promise<LabelVolume> {
-  const labels = await readLabels(path);
-  checkNdim(path, 'mask', labels.shape, ndim);
+/** A mask (a file, or an image's instance masks) that must match its partner file's spatial shape. */
+async function loadMask(path: string | string[], partner: string, partnerShape: number[], ndim: number | undefined): Promise<LabelVolume> {
+  const labels = Array.isArray(path) ? await readInstanceMasks(path, partner) : await readLabels(path, { ndim: ndim === 2 ? 2 : undefined });
+  const where = Array.isArray(path) ? path[0] : path;
+  checkNdim(where, 'mask', labels.shape, ndim);
   if (labels.shape.join('x') !== partnerShape.join('x')) {
-    throw new DataError(`${path}: mask is ${labels.shape.join('x')}, ${partner} is ${partnerShape.join('x')}`);
+    throw new DataError(`${where}: mask is ${labels.shape.join('x')}, ${partner} is ${partnerShape.join('x')}`);
   }
   return labels;
 }
@@ -86,10 +123,12 @@ export const hasSplit = (dir: string, split: Split): Promise<boolean> => isFolde
 export async function loadSplit(dir: string, split: Split, options: SplitOptions = {}): Promise<Sample[]> {
   const folder = join(dir, split);
   if (!(await isFolder(folder))) throw new DataError(`${folder}: missing folder`);
-  const [imagesDir, masksDir] = [join(folder, 'images'), join(folder, 'masks')];
+  const imagesDir = join(folder, 'images');
+  const masksDir = (await isFolder(join(folder, 'instances'))) ? join(folder, 'instances') : join(folder, 'masks');
   if (options.masks === 'optional' && !(await isFolder(masksDir))) return loadImageFolder(imagesDir, options);
   const samples: Sample[] = [];
-  for (const [name, imagePath, maskPath] of await pairFiles(imagesDir, masksDir, ['image', 'mask'])) {
+  const pairs = await pairFiles([imagesDir, await listImageFiles(imagesDir)], [masksDir, await listLabelFiles(masksDir)], ['image', 'mask']);
+  for (const [name, imagePath, maskPath] of pairs) {
     const image = await readImage(imagePath);
     checkNdim(imagePath, 'image', image.shape.slice(1), options.ndim);
     const labels = await loadMask(maskPath, `image ${imagePath}`, image.shape.slice(1), options.ndim);
@@ -105,10 +144,12 @@ export async function loadLabelPairs(
   options: FolderOptions = {},
 ): Promise<{ name: string; gt: LabelVolume; pred: LabelVolume }[]> {
   const pairs = [];
-  for (const [name, gtPath, predPath] of await pairFiles(gtDir, predDir, ['ground truth', 'prediction'])) {
-    const gt = await readLabels(gtPath);
-    checkNdim(gtPath, 'mask', gt.shape, options.ndim);
-    pairs.push({ name, gt, pred: await loadMask(predPath, `ground truth ${gtPath}`, gt.shape, options.ndim) });
+  const files = await pairFiles([gtDir, await listLabelFiles(gtDir)], [predDir, await listLabelFiles(predDir)], ['ground truth', 'prediction']);
+  for (const [name, gtPath, predPath] of files) {
+    const where = Array.isArray(gtPath) ? gtPath[0] : gtPath;
+    const gt = Array.isArray(gtPath) ? await readInstanceMasks(gtPath, where) : await readLabels(gtPath, { ndim: options.ndim === 2 ? 2 : undefined });
+    checkNdim(where, 'mask', gt.shape, options.ndim);
+    pairs.push({ name, gt, pred: await loadMask(predPath, `ground truth ${where}`, gt.shape, options.ndim) });
   }
   return pairs;
 }

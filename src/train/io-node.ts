@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { decode as decodePngBytes, encode as encodePngBytes } from 'fast-png';
 import { writeFileAtomic } from './checkpoint-node.ts';
 import { decodeTiff, encodeLabelTiff, type RawVolume } from './tiff-node.ts';
+import { canonicalLayers, layersFromMasks } from './layers.ts';
 import type { ImageVolume, LabelVolume } from './volume.ts';
 
 /** Bad input data (a file or folder that cannot be used as it is); the message is one line and names the file. */
@@ -44,7 +45,7 @@ function decodePng(bytes: Uint8Array, purpose: Purpose): RawVolume {
   for (let i = 0; i < plane; i++) {
     for (let c = 0; c < channels; c++) data[c * plane + i] = samples[i * channels + c];
   }
-  return { data, shape: [channels, height, width], spacing: [1, 1] };
+  return { data, shape: [channels, height, width], spacing: [1, 1], samplesPerPixel: channels, zDeclared: false };
 }
 
 const isPng = (b: Uint8Array) => b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47;
@@ -89,23 +90,67 @@ function position(i: number, shape: number[]): string {
   return coords.join(' ');
 }
 
-/**
- * A mask file as instance labels [(D), H, W]: one channel of integers, 0 background, -1 unlabeled, any integer type
- * or float holding integers. Anything else is a DataError naming the file and the first offending voxel.
- */
-export async function readLabels(path: string): Promise<LabelVolume> {
-  const raw = await readRaw(path, 'labels');
-  const [channels, ...shape] = raw.shape;
-  if (channels !== 1) throw new DataError(`${path}: mask has ${channels} channels; expected one channel of integer labels`);
+/** Integer labels from raw samples: 0 background, -1 unlabeled; anything else is a DataError naming the voxel. */
+function integerLabels(path: string, raw: RawVolume, shape: number[]): Int32Array {
   const data = new Int32Array(raw.data.length);
+  const size = shape.reduce((a, b) => a * b, 1);
   for (let i = 0; i < data.length; i++) {
     const v = raw.data[i];
-    if (!Number.isInteger(v)) throw new DataError(`${path}: mask is not integer labels (${v} at ${position(i, shape)})`);
-    if (v < -1) throw new DataError(`${path}: mask has negative label ${v} at ${position(i, shape)} (only -1, unlabeled, is allowed)`);
-    if (v > 0x7fffffff) throw new DataError(`${path}: label ${v} at ${position(i, shape)} exceeds int32`);
+    const at = () => `${position(i % size, shape)}${data.length > size ? ` of layer ${Math.floor(i / size)}` : ''}`;
+    if (!Number.isInteger(v)) throw new DataError(`${path}: mask is not integer labels (${v} at ${at()})`);
+    if (v < -1) throw new DataError(`${path}: mask has negative label ${v} at ${at()} (only -1, unlabeled, is allowed)`);
+    if (v > 0x7fffffff) throw new DataError(`${path}: label ${v} at ${at()} exceeds int32`);
     data[i] = v;
   }
-  return { data, shape, spacing: raw.spacing };
+  return data;
+}
+
+export interface ReadLabelsOptions {
+  /** The spatial dimensions expected: with 2, the pages of a plain multi-page TIFF are layers, not z-slices. */
+  ndim?: 2 | 3;
+}
+
+/**
+ * A mask file as instance labels [(D), H, W]: integers of any type (or floats holding integers), 0 background, -1
+ * unlabeled. A label-stack TIFF (ImageJ channels, as encodeLabelTiff writes them, or, where 2D is expected, a
+ * multi-page TIFF whose metadata does not call its pages z-slices) holds overlapping instances: its channels or pages are layers, put in canonical form
+ * (src/train/layers.ts). Anything else is a DataError naming the file and the first offending voxel.
+ */
+export async function readLabels(path: string, options: ReadLabelsOptions = {}): Promise<LabelVolume> {
+  const raw = await readRaw(path, 'labels');
+  let [channels, ...shape] = raw.shape;
+  let spacing = raw.spacing;
+  if (raw.samplesPerPixel > 1) {
+    throw new DataError(`${path}: mask has ${channels} channels; expected one channel of integer labels (or a label stack: ImageJ channels or pages)`);
+  }
+  if (channels === 1 && options.ndim === 2 && shape.length === 3 && !raw.zDeclared) {
+    [channels, ...shape] = shape;
+    spacing = spacing.slice(1);
+  }
+  const data = integerLabels(path, raw, shape);
+  if (channels === 1) return { data, shape, spacing };
+  const { data: layered, layers } = canonicalLayers(data, shape.reduce((a, b) => a * b, 1));
+  return { data: layered, shape, spacing, layers };
+}
+
+/**
+ * One binary mask file per instance (BBBC010's ground truth: instances/A01_01.png, A01_02.png, ...) as layered
+ * instance labels: the k-th file (in the order given) is instance k, and instances may overlap.
+ */
+export async function readInstanceMasks(paths: readonly string[], what: string): Promise<LabelVolume> {
+  if (paths.length === 0) throw new DataError(`${what}: no instance masks`);
+  const masks: Int32Array[] = [];
+  let shape: number[] = [];
+  let spacing: number[] = [];
+  for (const path of paths) {
+    const mask = await readLabels(path);
+    if (mask.layers && mask.layers > 1) throw new DataError(`${path}: an instance mask must be one binary image, not a label stack`);
+    if (masks.length === 0) [shape, spacing] = [mask.shape, mask.spacing];
+    else if (mask.shape.join('x') !== shape.join('x')) throw new DataError(`${path}: instance mask is ${mask.shape.join('x')}, ${paths[0]} is ${shape.join('x')}`);
+    masks.push(mask.data);
+  }
+  const { data, layers } = layersFromMasks(masks, masks[0].length);
+  return layers > 1 ? { data, shape, spacing, layers } : { data, shape, spacing };
 }
 
 /** Writes instance labels as a TIFF Fiji and tifffile open (see encodeLabelTiff), atomically. */

@@ -1,7 +1,8 @@
 // Instance-segmentation metrics shared by every model: true and predicted instances matched by IoU, and the scores the
 // papers report: precision, recall, F1 and AP_dsb = TP/(TP+FP+FN) at IoU thresholds (StarDist's `matching`, the Data
 // Science Bowl 2018), symmetric best Dice (CVPPP) and the aggregated Jaccard index (MoNuSeg). Pure TypeScript; a label
-// image is a flat Int32Array, so 2D and 3D are the same computation.
+// image is a flat Int32Array, so 2D and 3D are the same computation; overlapping instances come as layers of them
+// (src/train/layers.ts) and are matched on their whole masks.
 //
 // Conventions:
 // - 0 is background. -1 in the ground truth marks unlabeled pixels: they are dropped from every count in both images
@@ -12,6 +13,8 @@
 // - A ratio with nothing to count (0/0) is 1 when neither image has an instance (nothing to find, nothing found) and
 //   0 otherwise: precision with no prediction, recall with no true instance, the mean matched IoU with no match.
 //   The same rule gives AP_dsb, F1, SBD and AJI their empty-image values. Dataset-level ratios follow it over the set.
+
+import { asLayers, layerSize, type Labels } from './layers.ts';
 
 /** Instances of one image pair and their overlaps, unlabeled pixels dropped. Instance indices follow sorted ids. */
 export interface Overlaps {
@@ -26,10 +29,17 @@ export interface Overlaps {
   pairIoU: Float64Array;
 }
 
-/** One pass over the pixels, merging runs of equal (true, predicted) labels so maps are touched once per run. */
-export function overlaps(gt: Int32Array, pred: Int32Array): Overlaps {
-  if (gt.length !== pred.length) {
-    throw new Error(`metrics: ground truth has ${gt.length} pixels, prediction has ${pred.length}`);
+/**
+ * One pass over the pixels. Plain label images merge runs of equal (true, predicted) labels so maps are touched once
+ * per run; layered ones (overlapping instances) count every instance covering a pixel in its area and every (true,
+ * predicted) pair covering it in their intersection, so an overlapping pair scores on its whole masks.
+ */
+export function overlaps(gtLabels: Labels, predLabels: Labels): Overlaps {
+  const gt = asLayers(gtLabels);
+  const pred = asLayers(predLabels);
+  const size = layerSize(gt, 'metrics: ground truth');
+  if (layerSize(pred, 'metrics: prediction') !== size) {
+    throw new Error(`metrics: ground truth has ${size} pixels, prediction has ${pred.data.length / pred.layers}`);
   }
   const trueIndex = new Map<number, number>();
   const predIndex = new Map<number, number>();
@@ -46,33 +56,66 @@ export function overlaps(gt: Int32Array, pred: Int32Array): Overlaps {
     }
     return k;
   };
-  // A run of `run` pixels labeled (t, p); kept out of the pixel loop so its variables stay local to the loop.
-  const count = (t: number, p: number, run: number): void => {
-    if (run === 0 || t === -1) return;
-    const ti = t > 0 ? indexOf(trueIndex, trueAreas, t) : -1;
-    const pi = p > 0 ? indexOf(predIndex, predAreas, p) : -1;
-    if (ti >= 0) trueAreas[ti] += run;
-    if (pi >= 0) predAreas[pi] += run;
-    if (ti >= 0 && pi >= 0) intersections[ti].set(pi, (intersections[ti].get(pi) ?? 0) + run);
-  };
-  let runTrue = -1;
-  let runPred = 0;
-  let run = 0;
-  for (let i = 0; i < gt.length; i++) {
-    const t = gt[i];
-    const p = pred[i];
-    if (t === runTrue && p === runPred) {
-      run++;
-      continue;
+  const addPair = (ti: number, pi: number, n: number) => intersections[ti].set(pi, (intersections[ti].get(pi) ?? 0) + n);
+  const checkTrue = (t: number, i: number, layer: number) => {
+    if (t < -1 || (t === -1 && layer > 0)) {
+      throw new Error(`metrics: ground truth label ${t} at pixel ${i}${layer > 0 ? ` of layer ${layer}` : ''} (labels are ≥ 0, or -1 = unlabeled in layer 0)`);
     }
-    if (t < -1) throw new Error(`metrics: ground truth label ${t} at pixel ${i} (labels are ≥ 0, or -1 = unlabeled)`);
-    if (p < 0) throw new Error(`metrics: predicted label ${p} at pixel ${i} (predictions are ≥ 0)`);
+  };
+  const checkPred = (p: number, i: number, layer: number) => {
+    if (p < 0) throw new Error(`metrics: predicted label ${p} at pixel ${i}${layer > 0 ? ` of layer ${layer}` : ''} (predictions are ≥ 0)`);
+  };
+  if (gt.layers === 1 && pred.layers === 1) {
+    // A run of `run` pixels labeled (t, p); kept out of the pixel loop so its variables stay local to the loop.
+    const count = (t: number, p: number, run: number): void => {
+      if (run === 0 || t === -1) return;
+      const ti = t > 0 ? indexOf(trueIndex, trueAreas, t) : -1;
+      const pi = p > 0 ? indexOf(predIndex, predAreas, p) : -1;
+      if (ti >= 0) trueAreas[ti] += run;
+      if (pi >= 0) predAreas[pi] += run;
+      if (ti >= 0 && pi >= 0) addPair(ti, pi, run);
+    };
+    let runTrue = -1;
+    let runPred = 0;
+    let run = 0;
+    for (let i = 0; i < size; i++) {
+      const t = gt.data[i];
+      const p = pred.data[i];
+      if (t === runTrue && p === runPred) {
+        run++;
+        continue;
+      }
+      checkTrue(t, i, 0);
+      checkPred(p, i, 0);
+      count(runTrue, runPred, run);
+      runTrue = t;
+      runPred = p;
+      run = 1;
+    }
     count(runTrue, runPred, run);
-    runTrue = t;
-    runPred = p;
-    run = 1;
+  } else {
+    const covering: number[] = [];
+    for (let i = 0; i < size; i++) {
+      for (let k = 0; k < gt.layers; k++) checkTrue(gt.data[k * size + i], i, k);
+      for (let k = 0; k < pred.layers; k++) checkPred(pred.data[k * size + i], i, k);
+      if (gt.data[i] === -1) continue;
+      covering.length = 0;
+      for (let k = 0; k < gt.layers; k++) {
+        const t = gt.data[k * size + i];
+        if (t === 0) continue;
+        const ti = indexOf(trueIndex, trueAreas, t);
+        trueAreas[ti]++;
+        covering.push(ti);
+      }
+      for (let k = 0; k < pred.layers; k++) {
+        const p = pred.data[k * size + i];
+        if (p === 0) continue;
+        const pi = indexOf(predIndex, predAreas, p);
+        predAreas[pi]++;
+        for (const ti of covering) addPair(ti, pi, 1);
+      }
+    }
   }
-  count(runTrue, runPred, run);
 
   const sorted = (index: Map<number, number>, areas: number[]) => {
     const ids = Int32Array.from(index.keys()).sort();
@@ -286,8 +329,11 @@ function checkThresholds(thresholds: readonly number[]): number[] {
   return [...thresholds];
 }
 
-/** Scores of one image pair: `gt` and `pred` are instance label images of the same size (see the conventions). */
-export function evaluateImage(gt: Int32Array, pred: Int32Array, options: MetricsOptions = {}): ImageMetrics {
+/**
+ * Scores of one image pair: `gt` and `pred` are instance label images of the same size (see the conventions), plain
+ * or layered where instances overlap (src/train/layers.ts).
+ */
+export function evaluateImage(gt: Labels, pred: Labels, options: MetricsOptions = {}): ImageMetrics {
   const thresholds = checkThresholds(options.thresholds ?? DSB_THRESHOLDS);
   const ov = overlaps(gt, pred);
   const nTrue = ov.trueIds.length;
@@ -442,8 +488,8 @@ export function aggregateMetrics(images: readonly ImageMetrics[]): EvaluationRes
 export interface ImagePair {
   /** Named in error messages. */
   name?: string;
-  gt: Int32Array;
-  pred: Int32Array;
+  gt: Labels;
+  pred: Labels;
 }
 
 /**

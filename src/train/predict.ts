@@ -1,11 +1,14 @@
 // Whole-image prediction by overlapping tiles. Tiles start at multiples of the model's sizeMultiple, so a strided model
 // sees each tile on the same grid as the whole image; each tile keeps only its central part, at least tileMargin from
 // any tile edge that is not an edge of the (padded) image. With a margin that covers the receptive field the stitched
-// raw outputs then equal those of one pass over the whole image: no blending is needed, and none is done.
+// raw outputs then equal those of one pass over the whole image: no blending is needed, and none is done. A model with an
+// output stride (CenterNet's heads at 1/4) keeps tile parts whose bounds lie on its output grid, and one with a per-tile
+// reduction (InstanceModel.reduceTile) has each tile's raw outputs reduced before they are stitched.
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { pasteBox, translation, warpInto } from '../kernels/warp.ts';
 import type { InstanceModel, Spacing } from '../models/model.ts';
+import type { Labels } from './layers.ts';
 import type { ImageVolume } from './volume.ts';
 
 /** One tile along one axis: the input range [start, start + size) and the part it keeps, [keepStart, keepEnd). */
@@ -18,10 +21,11 @@ export interface TileSpan {
 /**
  * Tiles along one axis of extent `size` (padded to a multiple of `multiple`): tiles of `tile` (a multiple of
  * `multiple`, at most the padded extent) at multiples of `multiple`, the first at 0 and the last ending at the padded
- * end; neighbours split their overlap in the middle, which leaves each side at least `margin` of context. Keep ranges
- * are clipped to [0, size) and partition it.
+ * end; neighbours split their overlap in the middle, rounded down to a multiple of `grid` (the output stride, which
+ * divides `multiple`), which leaves each side at least `margin` − `grid` of context. Keep ranges are clipped to
+ * [0, size) and partition it.
  */
-export function planTiles(size: number, tile: number, margin: number, multiple: number): TileSpan[] {
+export function planTiles(size: number, tile: number, margin: number, multiple: number, grid = 1): TileSpan[] {
   const padded = Math.ceil(size / multiple) * multiple;
   if (tile >= padded) return [{ start: 0, keepStart: 0, keepEnd: size }];
   const step = Math.floor((tile - 2 * margin) / multiple) * multiple;
@@ -30,8 +34,9 @@ export function planTiles(size: number, tile: number, margin: number, multiple: 
   for (let s = 0; s + tile < padded; s += step) starts.push(s);
   starts.push(padded - tile);
   return starts.map((start, j) => {
-    const keepStart = j === 0 ? 0 : Math.floor((starts[j - 1] + tile + start) / 2);
-    const keepEnd = j === starts.length - 1 ? size : Math.min(size, Math.floor((start + tile + starts[j + 1]) / 2));
+    const split = (end: number, next: number) => Math.floor((end + next) / 2 / grid) * grid;
+    const keepStart = j === 0 ? 0 : split(starts[j - 1] + tile, start);
+    const keepEnd = j === starts.length - 1 ? size : Math.min(size, split(start + tile, starts[j + 1]));
     return { start, keepStart, keepEnd };
   }).filter((t) => t.keepEnd > t.keepStart);
 }
@@ -60,8 +65,8 @@ const perAxis = (v: number | readonly number[], ndim: number, what: string): num
  * The stitched raw outputs [1, K, (D), H, W] of a whole image [C, (D), H, W] (normalized as the model was trained): the
  * image is reflected out to a multiple of model.sizeMultiple, cut into overlapping tiles that model.infer runs on
  * (without gradients, `batch` tiles at a time, each batch's temporaries freed before the next, so memory is bounded by
- * the tile size), and the tiles' kept parts are stitched into one tensor of the image's size on the GPU. The caller
- * disposes it.
+ * the tile size), and the tiles' kept parts are stitched into one tensor of the image's size on the GPU. With an output
+ * stride s the result is ⌈size / s⌉ per axis; with model.reduceTile it holds the reduced evidence. The caller disposes it.
  */
 export async function predictOutputs(e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions = {}): Promise<Tensor> {
   const ndim = model.ndim;
@@ -69,7 +74,11 @@ export async function predictOutputs(e: Engine, model: InstanceModel, image: Ima
   if (size.length !== ndim) throw new Error(`predictImage: image [${image.shape.join(', ')}] is not ${ndim}D like the ${model.kind} model`);
   if (image.shape[0] !== model.inChannels) throw new Error(`predictImage: image has ${image.shape[0]} channels, the ${model.kind} model expects ${model.inChannels}`);
   const multiple = [...model.sizeMultiple];
-  const margin = perAxis(options.overlap ?? model.tileMargin, ndim, 'overlap');
+  const stride = [...(model.outputStride ?? multiple.map(() => 1))];
+  const bad = stride.findIndex((st, k) => !(Number.isInteger(st) && st >= 1 && multiple[k] % st === 0));
+  if (bad >= 0) throw new Error(`predictImage: ${model.kind}'s output stride [${stride.join(', ')}] must divide its size multiple [${multiple.join(', ')}] on every axis`);
+  // Margins grow by one output pixel where keep bounds are rounded to the output grid, so the full margin remains.
+  const margin = perAxis(options.overlap ?? model.tileMargin, ndim, 'overlap').map((m, k) => m + (stride[k] > 1 ? stride[k] : 0));
   const batch = options.batch ?? 1;
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`predictImage: batch must be a positive integer, got ${batch}`);
   const explicit = options.tileSize !== undefined;
@@ -85,8 +94,11 @@ export async function predictOutputs(e: Engine, model: InstanceModel, image: Ima
     }
     return rounded;
   });
-  const spans = size.map((s, k) => planTiles(s, tile[k], margin[k], multiple[k]));
+  const spans = size.map((s, k) => planTiles(s, tile[k], margin[k], multiple[k], stride[k]));
   const tiles = cartesian(spans);
+  const outTile = tile.map((t, k) => t / stride[k]);
+  const outSize = size.map((s, k) => Math.ceil(s / stride[k]));
+  const down = (v: number, k: number) => Math.ceil(v / stride[k]);
 
   // Everything made here but the stitched outputs is freed when the scope ends.
   const scope = e.beginScope();
@@ -102,15 +114,22 @@ export async function predictOutputs(e: Engine, model: InstanceModel, image: Ima
             const origin = spansOfTile.map((t) => t.start);
             warpInto(source, { images: input, labels: null, item: n }, translation(ndim === 2 ? [0, origin[0], origin[1]] : [origin[0], origin[1], origin[2]]));
           });
-          const out = model.infer(input);
-          if (out.rank !== ndim + 2 || out.shape[0] !== group.length || out.shape.slice(2).join() !== tile.join()) {
-            throw new Error(`predictImage: ${model.kind}.infer returned [${out.shape.join(', ')}] for tiles [${input.shape.join(', ')}]; expected [${group.length}, K, ${tile.join(', ')}]`);
+          const raw = model.infer(input);
+          if (raw.rank !== ndim + 2 || raw.shape[0] !== group.length || raw.shape.slice(2).join() !== outTile.join()) {
+            throw new Error(`predictImage: ${model.kind}.infer returned [${raw.shape.join(', ')}] for tiles [${input.shape.join(', ')}]; expected [${group.length}, K, ${outTile.join(', ')}] (output stride [${stride.join(', ')}])`);
           }
-          stitched ??= e.keep(e.empty([1, out.shape[1], ...size]));
+          const out = model.reduceTile ? model.reduceTile(raw) : raw;
+          if (out !== raw) {
+            if (out.rank !== raw.rank || out.shape[0] !== group.length || out.shape.slice(2).join() !== outTile.join()) {
+              throw new Error(`predictImage: ${model.kind}.reduceTile returned [${out.shape.join(', ')}] for outputs [${raw.shape.join(', ')}]; expected [${group.length}, K', ${outTile.join(', ')}]`);
+            }
+            raw.dispose();
+          }
+          stitched ??= e.keep(e.empty([1, out.shape[1], ...outSize]));
           for (const [n, spansOfTile] of group.entries()) {
-            const srcOrigin = spansOfTile.map((t) => t.keepStart - t.start);
-            const dstOrigin = spansOfTile.map((t) => t.keepStart);
-            pasteBox(out, n, srcOrigin, stitched, dstOrigin, spansOfTile.map((t) => t.keepEnd - t.keepStart));
+            const srcOrigin = spansOfTile.map((t, k) => (t.keepStart - t.start) / stride[k]);
+            const dstOrigin = spansOfTile.map((t, k) => t.keepStart / stride[k]);
+            pasteBox(out, n, srcOrigin, stitched, dstOrigin, spansOfTile.map((t, k) => down(t.keepEnd, k) - t.keepStart / stride[k]));
           }
         }),
       );
@@ -127,12 +146,13 @@ export async function predictOutputs(e: Engine, model: InstanceModel, image: Ima
 }
 
 /**
- * Instance labels [(D), H, W] for a whole image: model.postprocess of its stitched raw outputs (predictOutputs), with
- * `postprocessValues` in place of the model config's postprocessing parameters (InstanceModel.postprocessGrid).
+ * Instance labels [(D), H, W] for a whole image (layers where the model finds overlapping instances): model.postprocess
+ * of its stitched raw outputs (predictOutputs), with `postprocessValues` in place of the model config's postprocessing
+ * parameters (InstanceModel.postprocessGrid).
  */
 export async function predictImage(
   e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions = {}, postprocessValues?: Readonly<Record<string, number>>,
-): Promise<Int32Array> {
+): Promise<Labels> {
   const outputs = await predictOutputs(e, model, image, options);
   return postprocessOutputs(e, model, outputs, image.spacing, postprocessValues).finally(() => outputs.dispose());
 }
@@ -140,7 +160,7 @@ export async function predictImage(
 /** model.postprocess of stitched raw outputs, its temporaries freed; the outputs stay the caller's. */
 export async function postprocessOutputs(
   e: Engine, model: InstanceModel, outputs: Tensor, spacing: Spacing, postprocessValues?: Readonly<Record<string, number>>,
-): Promise<Int32Array> {
+): Promise<Labels> {
   const scope = e.beginScope();
   try {
     return await model.postprocess(outputs, spacing, postprocessValues);

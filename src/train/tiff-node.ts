@@ -10,6 +10,10 @@ export interface RawVolume {
   shape: number[];
   /** Physical size per spatial axis in µm where the file says so, else 1 (in the file's units where it names none). */
   spacing: number[];
+  /** Samples per pixel (RGB: 3): channels that are colours, not ImageJ channels or pages. */
+  samplesPerPixel: number;
+  /** Whether the metadata says the pages are z-slices (ImageJ slices=, OME SizeZ > 1), not a plain multi-page file. */
+  zDeclared: boolean;
 }
 
 /** How the pages of a file form channels, z-slices and time points: page index = c·strides.c + z·strides.z (t = 0). */
@@ -176,6 +180,8 @@ export async function decodeTiff(bytes: Uint8Array, file: string): Promise<RawVo
     data: data!,
     shape: depth > 1 ? [channels, depth, height, width] : [channels, height, width],
     spacing: depth > 1 ? [sz ?? 1, ...spacingYX] : spacingYX,
+    samplesPerPixel: samples,
+    zDeclared: imageJ ? imageJ.slices !== undefined : ome ? Number(ome.SizeZ ?? 1) > 1 : false,
   };
 }
 
@@ -195,14 +201,17 @@ function resolution(size: number): [number, number] {
 /**
  * A label image as an uncompressed little-endian TIFF that Fiji and tifffile open: uint16 when every label fits, else
  * int32 (which also holds -1, unlabeled); 3D as one page per slice with ImageJ's description (images, slices, z
- * spacing in microns) and pixel data contiguous, as ImageJ reads stacks; X/YResolution carry the y/x spacing.
+ * spacing in microns) and pixel data contiguous, as ImageJ reads stacks; X/YResolution carry the y/x spacing. Layered
+ * labels (overlapping instances) become a hyperstack with one channel per layer (pages in ImageJ's CZT order).
  */
 export function encodeLabelTiff(labels: LabelVolume): Uint8Array {
   const { data, shape, spacing } = labels;
-  if ((shape.length !== 2 && shape.length !== 3) || shape.reduce((a, b) => a * b, 1) !== data.length) {
-    throw new Error(`encodeLabelTiff: shape [${shape}] does not describe ${data.length} labels as [(D), H, W]`);
+  const layers = labels.layers ?? 1;
+  if ((shape.length !== 2 && shape.length !== 3) || layers * shape.reduce((a, b) => a * b, 1) !== data.length) {
+    throw new Error(`encodeLabelTiff: shape [${shape}] × ${layers} layer(s) does not describe ${data.length} labels as [(D), H, W]`);
   }
-  const [depth, height, width] = shape.length === 3 ? shape : [1, ...shape];
+  const [slices, height, width] = shape.length === 3 ? shape : [1, ...shape];
+  const depth = slices * layers;
   const [spacingY, spacingX] = spacing.slice(-2);
   let min = 0;
   let max = 0;
@@ -214,8 +223,10 @@ export function encodeLabelTiff(labels: LabelVolume): Uint8Array {
   const bytesPerSample = uint16 ? 2 : 4;
   const pageBytes = width * height * bytesPerSample;
 
-  const description = ['ImageJ=1.11a', ...(depth > 1 ? [`images=${depth}`, `slices=${depth}`] : []), 'unit=micron',
-    ...(depth > 1 ? [`spacing=${spacing[0]}`, 'loop=false'] : []), ''].join('\n');
+  const description = ['ImageJ=1.11a', ...(depth > 1 ? [`images=${depth}`] : []),
+    ...(layers > 1 ? [`channels=${layers}`] : []), ...(slices > 1 ? [`slices=${slices}`] : []),
+    ...(layers > 1 ? ['hyperstack=true', 'mode=grayscale'] : []), 'unit=micron',
+    ...(slices > 1 ? [`spacing=${spacing[0]}`] : []), ...(depth > 1 ? ['loop=false'] : []), ''].join('\n');
   const descriptionBytes = new TextEncoder().encode(`${description}\0`);
   const entriesPerPage = (page: number) => (page === 0 ? 15 : 14);
   // Layout: header, every page's pixels back to back, then each page's IFD followed by its out-of-line values.
@@ -233,9 +244,17 @@ export function encodeLabelTiff(labels: LabelVolume): Uint8Array {
   bytes.set([0x49, 0x49]);
   view.setUint16(2, 42, true);
   view.setUint32(4, ifdOffsets[0], true);
-  for (let i = 0; i < data.length; i++) {
-    if (uint16) view.setUint16(8 + 2 * i, data[i], true);
-    else view.setInt32(8 + 4 * i, data[i], true);
+  // Page z·layers + c holds slice z of layer c (channels fastest, as ImageJ orders hyperstacks).
+  const plane = width * height;
+  for (let c = 0; c < layers; c++) {
+    for (let z = 0; z < slices; z++) {
+      const from = (c * slices + z) * plane;
+      const at = 8 + (z * layers + c) * plane * bytesPerSample;
+      for (let i = 0; i < plane; i++) {
+        if (uint16) view.setUint16(at + 2 * i, data[from + i], true);
+        else view.setInt32(at + 4 * i, data[from + i], true);
+      }
+    }
   }
   for (let page = 0; page < depth; page++) {
     const ifd = ifdOffsets[page];

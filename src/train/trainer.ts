@@ -3,7 +3,9 @@
 // validation and checkpoints every few hundred steps, a time limit, and a clean stop on a NaN/Inf loss. Where batches
 // come from and where checkpoints go are hooks, so the same loop runs under the CLI, in tests and in a browser.
 import { Adam } from '../kernels/optim.ts';
-import type { InstanceModel, TrainBatch } from '../models/model.ts';
+import { Tensor } from '../engine/tensor.ts';
+import { add } from '../kernels/elementwise.ts';
+import type { InstanceModel, LossTerms, TrainBatch } from '../models/model.ts';
 import { decodeAdam, decodeModel, encodeAdam, encodeSafetensors, modelMetadata, modelTensors, readTensors } from './checkpoint.ts';
 import { cosineDecay, polyDecay, type LRSchedule } from './schedule.ts';
 
@@ -69,8 +71,10 @@ export interface TrainState {
   /** Adam updates done (equals `step` unless a parameter got no gradient). */
   optimizerSteps: number;
   lr: number;
-  /** The last loss read back. */
+  /** The last loss read back (the sum of the terms). */
   loss: number | null;
+  /** The last named loss terms read back, where the model's loss has names (absent in runs saved before them). */
+  terms?: Record<string, number> | null;
   best: { metric: string; value: number; step: number } | null;
   /** Training time over every session of the run. */
   seconds: number;
@@ -82,7 +86,7 @@ export type Checkpoint =
   | { which: 'best'; weights: Uint8Array; state: TrainState };
 
 export type TrainEvent =
-  | { type: 'step'; step: number; steps: number; loss: number | null; lr: number; stepsPerSecond: number }
+  | { type: 'step'; step: number; steps: number; loss: number | null; terms: Record<string, number> | null; lr: number; stepsPerSecond: number }
   | { type: 'validation'; step: number; metrics: Record<string, number>; improved: boolean }
   | { type: 'checkpoint'; step: number; which: 'last' | 'best' };
 
@@ -163,24 +167,32 @@ export class Trainer {
       const readLoss = (step + 1) % logEvery === 0 || checkpointNow;
       const scope = e.beginScope();
       let loss: number | null = null;
+      let terms: Record<string, number> | null = null;
       try {
         const batch = await hooks.batch(step);
-        const l = await this.model.loss(batch, step);
-        l.backward();
+        const { total, named } = sumTerms(await this.model.loss(batch, step), this.model.kind);
+        total.backward();
         this.optimizer.step(lr);
         this.optimizer.zeroGrad();
-        if (readLoss) loss = await l.item();
+        if (readLoss) {
+          loss = await total.item();
+          if (named) terms = Object.fromEntries(await Promise.all(named.map(async ([name, t]) => [name, await t.item()] as const)));
+        }
       } finally {
         scope.end();
       }
       this.state = { ...this.state, step: step + 1, optimizerSteps: this.optimizerSteps(), lr };
-      if (loss !== null && !Number.isFinite(loss)) return this.diverged(`the loss is ${loss} at step ${step + 1}`);
+      if (loss !== null && !Number.isFinite(loss)) {
+        const bad = terms && Object.entries(terms).filter(([, v]) => !Number.isFinite(v)).map(([k, v]) => `${k} ${v}`);
+        return this.diverged(`the loss is ${loss}${bad?.length ? ` (${bad.join(', ')})` : ''} at step ${step + 1}`);
+      }
       if (loss !== null) {
         this.state.loss = loss;
+        this.state.terms = terms;
         const t = now();
         const stepsPerSecond = ((step + 1 - rateFrom.step) * 1000) / Math.max(t - rateFrom.time, 1e-9);
         rateFrom = { time: t, step: step + 1 };
-        hooks.progress?.({ type: 'step', step: step + 1, steps, loss, lr, stepsPerSecond });
+        hooks.progress?.({ type: 'step', step: step + 1, steps, loss, terms, lr, stepsPerSecond });
       }
       const outOfTime = now() - started >= maxMinutes * 60_000;
       if (checkpointNow || outOfTime) {
@@ -237,4 +249,15 @@ export class Trainer {
     const kept = this.savedStep === null ? 'no checkpoint was saved yet' : `the last good checkpoint (step ${this.savedStep}) is kept`;
     return { reason: 'diverged', state: this.state, message: `training diverged: ${what}; ${kept}` };
   }
+}
+
+/** The scalar to minimize from what loss() returned, and its named terms (null for a single unnamed loss). */
+export function sumTerms(loss: LossTerms, kind: string): { total: Tensor; named: [string, Tensor][] | null } {
+  if (loss instanceof Tensor) return { total: loss, named: null };
+  const named = Object.entries(loss);
+  if (named.length === 0) throw new Error(`${kind}.loss returned no terms`);
+  for (const [name, t] of named) {
+    if (t.size !== 1) throw new Error(`${kind}.loss: term "${name}" has shape [${t.shape.join(', ')}], expected a scalar`);
+  }
+  return { total: named.slice(1).reduce((acc, [, t]) => add(acc, t), named[0][1]), named };
 }

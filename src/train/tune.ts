@@ -6,6 +6,7 @@ import type { InstanceModel } from '../models/model.ts';
 import { aggregateMetrics, evaluateImage, type ImageMetrics } from './metrics.ts';
 import { cartesian, postprocessOutputs, predictOutputs, type PredictOptions } from './predict.ts';
 import { headlineMetrics } from './validate.ts';
+import { labelsOf } from './layers.ts';
 import type { Sample } from './volume.ts';
 
 export interface TuningScore {
@@ -58,7 +59,7 @@ export async function tunePostprocess(
     const outputs = await predictOutputs(e, model, image, options);
     try {
       for (const [i, values] of combinations.entries()) {
-        perCombination[i].push(evaluateImage(labels.data, await postprocessOutputs(e, model, outputs, image.spacing, values)));
+        perCombination[i].push(evaluateImage(labelsOf(labels), await postprocessOutputs(e, model, outputs, image.spacing, values)));
       }
     } finally {
       outputs.dispose();

@@ -4,6 +4,7 @@ import type { Engine } from '../engine/engine.ts';
 import type { InstanceModel } from '../models/model.ts';
 import { evaluateImage, aggregateMetrics, type EvaluationResult } from './metrics.ts';
 import { predictImage, type PredictOptions } from './predict.ts';
+import { labelsOf } from './layers.ts';
 import type { Sample } from './volume.ts';
 
 /**
@@ -26,7 +27,7 @@ export async function validationMetrics(
   const scores = [];
   for (const { name, image, labels } of samples) {
     if (!labels) throw new Error(`validation: sample "${name}" has no labels`);
-    scores.push(evaluateImage(labels.data, await predictImage(e, model, image, options)));
+    scores.push(evaluateImage(labelsOf(labels), await predictImage(e, model, image, options)));
   }
   if (scores.length === 0) throw new Error('validation: no samples');
   return headlineMetrics(aggregateMetrics(scores));

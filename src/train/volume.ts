@@ -9,11 +9,17 @@ export interface ImageVolume {
   spacing: number[];
 }
 
-/** Instance labels: [(D), H, W], 0 background, 1..K instances, -1 unlabeled (ignored by losses and metrics). */
+/**
+ * Instance labels: [(D), H, W], 0 background, 1..K instances, -1 unlabeled (ignored by losses and metrics). Where
+ * instances overlap, `data` holds `layers` such label images one after the other (src/train/layers.ts): layer 0 is the
+ * flat label image where the lowest id wins. Absent `layers` means one.
+ */
 export interface LabelVolume {
   data: Int32Array;
+  /** The spatial shape of one layer. */
   shape: number[];
   spacing: number[];
+  layers?: number;
 }
 
 /** One sample of a dataset folder: `name` is the file name without extension, shared by image and mask. */
