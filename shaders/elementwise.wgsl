@@ -16,6 +16,9 @@ const SCALE = 10u;      // alpha * x
 const ADD_SCALAR = 11u; // x + alpha
 const POW = 12u;        // x ^ alpha (x > 0, or integer alpha)
 const RECIPROCAL = 13u;
+const CLAMP = 14u;       // min(max(x, alpha), beta)
+const SOFTPLUS = 15u;    // log(1 + exp(x))
+const LOG_SIGMOID = 16u; // log(sigmoid(x)) = -softplus(-x)
 
 // Binary ops with broadcasting.
 const ADD = 0u;
@@ -24,7 +27,13 @@ const MUL = 2u;
 const DIV = 3u;
 const MAXIMUM = 4u;
 const MINIMUM = 5u;
-const GREATER_EQUAL = 6u; // 1 where a >= b else 0 (masks for max/min backward)
+// Comparisons: 1.0 where a ~ b holds, else 0.0.
+const EQUAL = 6u;
+const NOT_EQUAL = 7u;
+const LESS = 8u;
+const LESS_EQUAL = 9u;
+const GREATER = 10u;
+const GREATER_EQUAL = 11u;
 
 override OP: u32;
 // True when a or b is broadcast: indices are then decomposed per dimension.
@@ -33,15 +42,17 @@ override BROADCAST: bool = false;
 struct UnaryParams {
   n: u32,
   alpha: f32,
+  beta: f32,
 }
 
-// Up to 8 dimensions; strides of a broadcast dimension are 0.
+// Up to 8 dimensions; strides of a broadcast dimension are 0. condStrides index where_forward's condition.
 struct BinaryParams {
   n: u32,
   rank: u32,
   shape: array<vec4<u32>, 2>,
   aStrides: array<vec4<u32>, 2>,
   bStrides: array<vec4<u32>, 2>,
+  condStrides: array<vec4<u32>, 2>,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -52,15 +63,64 @@ struct BinaryParams {
 @group(0) @binding(5) var<storage, read> a: array<f32>;
 @group(0) @binding(6) var<storage, read> b: array<f32>;
 @group(0) @binding(7) var<uniform> binary: BinaryParams;
+@group(0) @binding(8) var<storage, read> cond: array<f32>;
 
-fn apply_unary(v: f32, alpha: f32) -> f32 {
+// e^v to about 1 ulp on every adapter (the built-in exp may be off by 3 + 2|v| ulp, 1e-6 relative at |v| = 30 on
+// lavapipe). w = k ln2 + r with |r| <= ln2/2; k ln2_hi is exact (ln2_hi has 16 significant bits), and Taylor to r^7
+// leaves under 6e-9 relative. e^-104 rounds to 0 and e^89 to inf; results below 2^-126 may flush to zero.
+fn exp_accurate(v: f32) -> f32 {
+  let w = clamp(v, -104.0, 89.0);
+  let k = round(w * 1.44269504);
+  let r = (w - k * 0.693145751953125) - k * 1.42860677e-6;
+  let p = 1.0 + r * (1.0 + r * (1.0 / 2.0 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+  return ldexp(p, i32(k));
+}
+
+// log(1 + t) for t >= 0 without the built-in log's error near 1 (lavapipe's log(1 + t) is off by up to 100% for
+// t < 1e-7, and the log(u) t / (u - 1) correction inherits that): for t <= 1, log(1 + t) = 2 atanh(s) with
+// s = t / (2 + t) <= 1/3, whose series s + s^3/3 + ... to s^15 leaves under 2e-9 relative.
+fn log1p(t: f32) -> f32 {
+  if (t > 1.0) { return log(1.0 + t); }
+  let s = t / (2.0 + t);
+  let s2 = s * s;
+  return 2.0 * s * (1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0 + s2 * (1.0 / 15.0))))))));
+}
+
+// log(1 + e^v) = max(v, 0) + log(1 + e^-|v|): no overflow for large v, no cancellation for large -v.
+fn softplus(v: f32) -> f32 {
+  return max(v, 0.0) + log1p(exp_accurate(-abs(v)));
+}
+
+// 1 / (1 + e^-v) from e^-|v| <= 1, so no intermediate overflows.
+fn sigmoid(v: f32) -> f32 {
+  let e = exp_accurate(-abs(v));
+  return select(e, 1.0, v >= 0.0) / (1.0 + e);
+}
+
+// tanh to about 1 ulp on every adapter (lavapipe's built-in loses all precision for |v| < 1e-6): below 0.5 the odd
+// Taylor series to v^17 (under 1e-9 relative there); above, 1 - 2 / (e^2|v| + 1), where 2 / (e^2|v| + 1) <= 0.54 so
+// the subtraction cancels nothing, and |v| >= 10 is 1 in f32.
+fn tanh_accurate(v: f32) -> f32 {
+  let u = abs(v);
+  var t: f32;
+  if (u < 0.5) {
+    let u2 = u * u;
+    t = u * (1.0 + u2 * (-1.0 / 3.0 + u2 * (2.0 / 15.0 + u2 * (-17.0 / 315.0 + u2 * (62.0 / 2835.0 + u2 * (-1382.0 / 155925.0
+      + u2 * (21844.0 / 6081075.0 + u2 * (-929569.0 / 638512875.0 + u2 * (6404582.0 / 10854718875.0)))))))));
+  } else {
+    t = 1.0 - 2.0 / (exp_accurate(2.0 * min(u, 10.0)) + 1.0);
+  }
+  return select(t, -t, v < 0.0);
+}
+
+fn apply_unary(v: f32, alpha: f32, beta: f32) -> f32 {
   switch OP {
     case NEG: { return -v; }
     case RELU: { return max(v, 0.0); }
     case LEAKY_RELU: { return select(alpha * v, v, v > 0.0); }
-    case SIGMOID: { return 1.0 / (1.0 + exp(-v)); }
-    case TANH: { return tanh(v); }
-    case EXP: { return exp(v); }
+    case SIGMOID: { return sigmoid(v); }
+    case TANH: { return tanh_accurate(v); }
+    case EXP: { return exp_accurate(v); }
     case LOG: { return log(v); }
     case SQRT: { return sqrt(v); }
     case ABS: { return abs(v); }
@@ -69,12 +129,15 @@ fn apply_unary(v: f32, alpha: f32) -> f32 {
     case ADD_SCALAR: { return v + alpha; }
     case POW: { return pow(v, alpha); }
     case RECIPROCAL: { return 1.0 / v; }
+    case CLAMP: { return min(max(v, alpha), beta); }
+    case SOFTPLUS: { return softplus(v); }
+    case LOG_SIGMOID: { return -softplus(-v); }
     default: { return 0.0; }
   }
 }
 
 // dy/dx at input v with output w = f(v).
-fn unary_derivative(v: f32, w: f32, alpha: f32) -> f32 {
+fn unary_derivative(v: f32, w: f32, alpha: f32, beta: f32) -> f32 {
   switch OP {
     case NEG: { return -1.0; }
     case RELU: { return select(0.0, 1.0, v > 0.0); }
@@ -90,6 +153,9 @@ fn unary_derivative(v: f32, w: f32, alpha: f32) -> f32 {
     case ADD_SCALAR: { return 1.0; }
     case POW: { return alpha * pow(v, alpha - 1.0); }
     case RECIPROCAL: { return -w * w; }
+    case CLAMP: { return select(0.0, 1.0, v >= alpha && v <= beta); } // PyTorch's: the bounds pass the gradient
+    case SOFTPLUS: { return sigmoid(v); }
+    case LOG_SIGMOID: { return sigmoid(-v); }
     default: { return 0.0; }
   }
 }
@@ -102,6 +168,11 @@ fn apply_binary(u: f32, v: f32) -> f32 {
     case DIV: { return u / v; }
     case MAXIMUM: { return max(u, v); }
     case MINIMUM: { return min(u, v); }
+    case EQUAL: { return select(0.0, 1.0, u == v); }
+    case NOT_EQUAL: { return select(0.0, 1.0, u != v); }
+    case LESS: { return select(0.0, 1.0, u < v); }
+    case LESS_EQUAL: { return select(0.0, 1.0, u <= v); }
+    case GREATER: { return select(0.0, 1.0, u > v); }
     case GREATER_EQUAL: { return select(0.0, 1.0, u >= v); }
     default: { return 0.0; }
   }
@@ -121,7 +192,7 @@ fn first_element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 fn unary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let first = first_element(gid, nwg);
   for (var i = first; i < min(first + PER_INVOCATION, unary.n); i++) {
-    out[i] = apply_unary(x[i], unary.alpha);
+    out[i] = apply_unary(x[i], unary.alpha, unary.beta);
   }
 }
 
@@ -130,7 +201,7 @@ fn unary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 fn unary_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let first = first_element(gid, nwg);
   for (var i = first; i < min(first + PER_INVOCATION, unary.n); i++) {
-    out[i] = gy[i] * unary_derivative(x[i], y[i], unary.alpha);
+    out[i] = gy[i] * unary_derivative(x[i], y[i], unary.alpha, unary.beta);
   }
 }
 
@@ -139,6 +210,7 @@ struct Cursor {
   coord: array<u32, 8>,
   ia: u32,
   ib: u32,
+  ic: u32,
 }
 
 fn cursor_at(i: u32) -> Cursor {
@@ -151,6 +223,7 @@ fn cursor_at(i: u32) -> Cursor {
     rest = rest / extent;
     c.ia += c.coord[k] * binary.aStrides[k / 4u][k % 4u];
     c.ib += c.coord[k] * binary.bStrides[k / 4u][k % 4u];
+    c.ic += c.coord[k] * binary.condStrides[k / 4u][k % 4u];
   }
   return c;
 }
@@ -161,12 +234,15 @@ fn advance(c: ptr<function, Cursor>) {
     let k = u32(d);
     let sa = binary.aStrides[k / 4u][k % 4u];
     let sb = binary.bStrides[k / 4u][k % 4u];
+    let sc = binary.condStrides[k / 4u][k % 4u];
     (*c).coord[k] += 1u;
     (*c).ia += sa;
     (*c).ib += sb;
+    (*c).ic += sc;
     if ((*c).coord[k] < binary.shape[k / 4u][k % 4u]) { return; }
     (*c).ia -= (*c).coord[k] * sa;
     (*c).ib -= (*c).coord[k] * sb;
+    (*c).ic -= (*c).coord[k] * sc;
     (*c).coord[k] = 0u;
   }
 }
@@ -197,6 +273,23 @@ fn broadcast_to(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   var c = cursor_at(first);
   for (var i = first; i < end; i++) {
     out[i] = a[c.ia];
+    advance(&c);
+  }
+}
+
+// Output elements first..first+3: out[i] = a[ia] where cond[ic] != 0, else b[ib] (the binary indexing plus cond).
+@compute @workgroup_size(256)
+fn where_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = first_element(gid, nwg);
+  let end = min(first + PER_INVOCATION, binary.n);
+  if (!BROADCAST) {
+    for (var i = first; i < end; i++) { out[i] = select(b[i], a[i], cond[i] != 0.0); }
+    return;
+  }
+  if (first >= end) { return; }
+  var c = cursor_at(first);
+  for (var i = first; i < end; i++) {
+    out[i] = select(b[c.ib], a[c.ia], cond[c.ic] != 0.0);
     advance(&c);
   }
 }

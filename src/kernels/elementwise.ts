@@ -1,7 +1,7 @@
-// Elementwise ops (shaders/elementwise.wgsl): unary activations and math with their derivatives, and broadcasting
-// binary arithmetic (NumPy rules) whose gradients are summed back to each input's shape.
+// Elementwise ops (shaders/elementwise.wgsl): unary activations and math with their derivatives, broadcasting
+// binary arithmetic (NumPy rules) whose gradients are summed back to each input's shape, comparisons, and where.
 import { record } from '../engine/autograd.ts';
-import type { Tensor, Shape } from '../engine/tensor.ts';
+import { sizeOf, type Tensor, type Shape } from '../engine/tensor.ts';
 import { sumTo } from './reduce.ts';
 
 /** Elements per invocation in shaders/elementwise.wgsl (its PER_INVOCATION). */
@@ -9,31 +9,34 @@ const PER_INVOCATION = 4;
 
 const UNARY = {
   neg: 0, relu: 1, leakyRelu: 2, sigmoid: 3, tanh: 4, exp: 5, log: 6, sqrt: 7, abs: 8, square: 9,
-  scale: 10, addScalar: 11, pow: 12, reciprocal: 13,
+  scale: 10, addScalar: 11, pow: 12, reciprocal: 13, clamp: 14, softplus: 15, logSigmoid: 16,
 } as const;
 type UnaryOp = keyof typeof UNARY;
 
-const BINARY = { add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, greaterEqual: 6 } as const;
+const BINARY = {
+  add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5,
+  equal: 6, notEqual: 7, less: 8, lessEqual: 9, greater: 10, greaterEqual: 11,
+} as const;
 type BinaryOp = keyof typeof BINARY;
 
 export function expectF32(op: string, name: string, t: Tensor): void {
   if (t.dtype !== 'f32') throw new Error(`${op}: ${name} must be f32, got ${t.dtype} [${t.shape.join(', ')}]`);
 }
 
-function unaryKernel(op: UnaryOp, entry: 'unary_forward' | 'unary_backward', bindings: Record<string, Tensor>, like: Tensor, alpha: number): Tensor {
+function unaryKernel(op: UnaryOp, entry: 'unary_forward' | 'unary_backward', bindings: Record<string, Tensor>, like: Tensor, alpha: number, beta: number): Tensor {
   const e = like.engine;
   const out = e.empty(like.shape);
   e.dispatch({
     shader: 'elementwise', entry, constants: { OP: UNARY[op] }, label: `${op}${entry === 'unary_backward' ? '.backward' : ''}`,
-    bindings: { ...bindings, out, unary: { n: out.size, alpha } }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
+    bindings: { ...bindings, out, unary: { n: out.size, alpha, beta } }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
   });
   return out;
 }
 
-function unary(op: UnaryOp, x: Tensor, alpha = 0): Tensor {
+function unary(op: UnaryOp, x: Tensor, alpha = 0, beta = 0): Tensor {
   expectF32(op, 'input', x);
-  const y = unaryKernel(op, 'unary_forward', { x }, x, alpha);
-  return record(op, [x], y, (gy) => [unaryKernel(op, 'unary_backward', { x, y, gy }, x, alpha)]);
+  const y = unaryKernel(op, 'unary_forward', { x }, x, alpha, beta);
+  return record(op, [x], y, (gy) => [unaryKernel(op, 'unary_backward', { x, y, gy }, x, alpha, beta)]);
 }
 
 export const neg = (x: Tensor) => unary('neg', x);
@@ -41,6 +44,7 @@ export const relu = (x: Tensor) => unary('relu', x);
 /** max(x, 0) + slope·min(x, 0); Keras' default slope is 0.3 (RDCNet), PyTorch's 0.01. */
 export const leakyRelu = (x: Tensor, slope = 0.01) => unary('leakyRelu', x, slope);
 export const sigmoid = (x: Tensor) => unary('sigmoid', x);
+/** Accurate to about 1 ulp on every adapter (not WGSL's built-in tanh, which lavapipe gets wrong near 0). */
 export const tanh = (x: Tensor) => unary('tanh', x);
 export const exp = (x: Tensor) => unary('exp', x);
 export const log = (x: Tensor) => unary('log', x);
@@ -52,6 +56,16 @@ export const scale = (x: Tensor, s: number) => unary('scale', x, s);
 export const addScalar = (x: Tensor, s: number) => unary('addScalar', x, s);
 /** x^p elementwise (x > 0 unless p is an integer). */
 export const pow = (x: Tensor, p: number) => unary('pow', x, p);
+/** log(1 + eˣ), without overflow or cancellation for any x; the gradient is sigmoid(x). */
+export const softplus = (x: Tensor) => unary('softplus', x);
+/** log(sigmoid(x)) = −softplus(−x), stable for any x (BCE with logits: −(y·logSigmoid(x) + (1−y)·logSigmoid(−x))). */
+export const logSigmoid = (x: Tensor) => unary('logSigmoid', x);
+
+/** min(max(x, lo), hi); the gradient passes where lo <= x <= hi, bounds included (PyTorch's convention). */
+export function clamp(x: Tensor, lo: number, hi: number): Tensor {
+  if (!(lo <= hi)) throw new Error(`clamp: lo (${lo}) must not exceed hi (${hi})`);
+  return unary('clamp', x, lo, hi);
+}
 
 /** The NumPy broadcast of two shapes, or an error naming both. */
 export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
@@ -82,21 +96,26 @@ function broadcastStrides(shape: Shape, out: Shape): number[] {
 
 const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
 
+/** The `binary` uniform: the output shape and each operand's strides into it (cond only for where). */
+function broadcastParams(op: string, shape: Shape, a: Shape, b: Shape = [], cond: Shape = []) {
+  if (shape.length > 8) throw new Error(`${op}: at most 8 dimensions, got ${shape.length}`);
+  return {
+    n: sizeOf(shape), rank: shape.length, shape,
+    aStrides: broadcastStrides(a, shape), bStrides: broadcastStrides(b, shape), condStrides: broadcastStrides(cond, shape),
+  };
+}
+
 function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   expectF32(op, 'a', a);
   expectF32(op, 'b', b);
   const shape = broadcastShapes(op, a.shape, b.shape);
-  if (shape.length > 8) throw new Error(`${op}: at most 8 dimensions, got ${shape.length}`);
   const e = a.engine;
+  const binary = broadcastParams(op, shape, a.shape, b.shape);
   const out = e.empty(shape);
   const broadcast = !sameShape(a.shape, shape) || !sameShape(b.shape, shape);
   e.dispatch({
     shader: 'elementwise', entry: 'binary_forward', constants: { OP: BINARY[op], BROADCAST: broadcast ? 1 : 0 }, label: op,
-    bindings: {
-      a, b, out,
-      binary: { n: out.size, rank: shape.length, shape, aStrides: broadcastStrides(a.shape, shape), bStrides: broadcastStrides(b.shape, shape) },
-    },
-    workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
+    bindings: { a, b, out, binary }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
   });
   return out;
 }
@@ -159,16 +178,59 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   const target = broadcastShapes('broadcastTo', x.shape, shape);
   if (!sameShape(target, shape)) throw new Error(`broadcastTo: [${x.shape.join(', ')}] does not broadcast to [${shape.join(', ')}]`);
   const e = x.engine;
+  const binary = broadcastParams('broadcastTo', shape, x.shape);
   const out = e.empty(shape);
   e.dispatch({
     shader: 'elementwise', entry: 'broadcast_to', label: 'broadcastTo',
-    bindings: { a: x, out, binary: { n: out.size, rank: shape.length, shape, aStrides: broadcastStrides(x.shape, shape), bStrides: [] } },
-    workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
+    bindings: { a: x, out, binary }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
   });
   return record('broadcastTo', [x], out, (gy) => [sumTo(gy, x.shape)]);
 }
 
-/** 1 where a >= b, else 0 (no gradient): masks for max and min. */
-export function binaryMask(a: Tensor, b: Tensor): Tensor {
-  return binaryKernel('greaterEqual', a, b);
+// Comparisons, broadcasting: 1 where the relation holds, else 0. The output is f32 so that it composes without a
+// cast: a mask to multiply by, to sum (a count), to subtract from 1, or a where condition. Comparisons are not
+// differentiable and are not recorded on the tape: their output never requires grad, like cast's.
+export const equal = (a: Tensor, b: Tensor) => binaryKernel('equal', a, b);
+export const notEqual = (a: Tensor, b: Tensor) => binaryKernel('notEqual', a, b);
+export const less = (a: Tensor, b: Tensor) => binaryKernel('less', a, b);
+export const lessEqual = (a: Tensor, b: Tensor) => binaryKernel('lessEqual', a, b);
+export const greater = (a: Tensor, b: Tensor) => binaryKernel('greater', a, b);
+export const greaterEqual = (a: Tensor, b: Tensor) => binaryKernel('greaterEqual', a, b);
+/** greaterEqual under the name reduce.ts's max backward imports. */
+export const binaryMask = greaterEqual;
+
+function whereKernel(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShapes('where', broadcastShapes('where', cond.shape, a.shape), b.shape);
+  const e = a.engine;
+  const binary = broadcastParams('where', shape, a.shape, b.shape, cond.shape);
+  const out = e.empty(shape);
+  const broadcast = ![cond, a, b].every((t) => sameShape(t.shape, shape));
+  e.dispatch({
+    shader: 'elementwise', entry: 'where_forward', constants: { BROADCAST: broadcast ? 1 : 0 }, label: 'where',
+    bindings: { cond, a, b, out, binary }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
+  });
+  return out;
+}
+
+/**
+ * a where cond is nonzero, else b, all three broadcasting. cond is an f32 mask (what the comparisons return; cast
+ * integer masks first). The gradient goes to a where cond is nonzero and to b elsewhere, none to cond. Unlike
+ * cond·a + (1−cond)·b, the unselected side's inf or NaN does not leak into the output.
+ */
+export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  if (cond.dtype !== 'f32') {
+    throw new Error(`where: cond must be an f32 mask, got ${cond.dtype} [${cond.shape.join(', ')}] (cast it with cast(cond, 'f32'))`);
+  }
+  expectF32('where', 'a', a);
+  expectF32('where', 'b', b);
+  return record('where', [cond, a, b], whereKernel(cond, a, b), (gy) => {
+    const zero = a.engine.zeros([1]);
+    const grads = [
+      null,
+      a.requiresGrad ? sumTo(whereKernel(cond, gy, zero), a.shape) : null,
+      b.requiresGrad ? sumTo(whereKernel(cond, zero, gy), b.shape) : null,
+    ];
+    zero.dispose();
+    return grads;
+  });
 }
