@@ -2,9 +2,10 @@
 // y = (x − mean_c) · invstd_c · gamma_c + beta_c with invstd_c = 1/√(var_c + eps). Training uses the batch's
 // statistics (biased variance) and moves the running statistics towards them (unbiased variance, like PyTorch);
 // evaluation uses the running statistics. Per-channel statistics and gradient sums are workgroup reductions: one
-// workgroup of 256 per channel, each invocation a strided share of the channel's N·S elements, then a tree.
+// workgroup per channel, each invocation a strided share of the channel's N·S elements, then a tree.
 // stats holds [mean_0..mean_{C−1}, invstd_0..invstd_{C−1}].
-// 1D dispatches fold over y beyond 65535 workgroups: i = gid.x + gid.y * num_workgroups.x * 256.
+// #include "common/index.wgsl"
+// #include "common/workgroup.wgsl"
 
 struct BatchNormParams {
   channels: u32,
@@ -33,51 +34,31 @@ struct BatchNormParams {
 @group(0) @binding(13) var<storage, read_write> gx: array<f32>;
 @group(0) @binding(14) var<uniform> params: BatchNormParams;
 
-var<workgroup> partial: array<vec2<f32>, 256>;
-
-fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 256u;
-}
-
 fn channel_of(i: u32) -> u32 {
   return (i / params.spatial) % params.channels;
 }
 
-// The sum of v over the workgroup, returned to every invocation. Call from uniform control flow.
-fn workgroup_sum(lid: u32, v: vec2<f32>) -> vec2<f32> {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  // Everyone has read the total before partial is reused.
-  workgroupBarrier();
-  return total;
-}
-
 // One workgroup per channel (workgroup index = c): the batch mean, then the biased variance around it (two passes:
 // no cancellation), written to stats; the running statistics move by `momentum` towards mean and unbiased variance.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn bn_train_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let c = wid.x;
   let count = f32(params.batch * params.spatial);
   var acc = 0.0;
   for (var n = 0u; n < params.batch; n++) {
     let base = (n * params.channels + c) * params.spatial;
-    for (var s = lid; s < params.spatial; s += 256u) { acc += x[base + s]; }
+    for (var s = lid; s < params.spatial; s += WORKGROUP_SIZE) { acc += x[base + s]; }
   }
-  let mean = workgroup_sum(lid, vec2<f32>(acc, 0.0)).x / count;
+  let mean = workgroup_sum(lid, vec4<f32>(acc, 0.0, 0.0, 0.0)).x / count;
   acc = 0.0;
   for (var n = 0u; n < params.batch; n++) {
     let base = (n * params.channels + c) * params.spatial;
-    for (var s = lid; s < params.spatial; s += 256u) {
+    for (var s = lid; s < params.spatial; s += WORKGROUP_SIZE) {
       let d = x[base + s] - mean;
       acc += d * d;
     }
   }
-  let variance = workgroup_sum(lid, vec2<f32>(acc, 0.0)).x / count;
+  let variance = workgroup_sum(lid, vec4<f32>(acc, 0.0, 0.0, 0.0)).x / count;
   if (lid == 0u) {
     stats[c] = mean;
     stats[params.channels + c] = inverseSqrt(variance + params.eps);
@@ -88,16 +69,16 @@ fn bn_train_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 }
 
 // One channel: evaluation-mode stats from the running statistics.
-@compute @workgroup_size(64)
-fn bn_eval_stats(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c = gid.x;
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn bn_eval_stats(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let c = flat_index(gid, nwg);
   if (c >= params.channels) { return; }
   stats[c] = runningMean[c];
   stats[params.channels + c] = inverseSqrt(runningVar[c] + params.eps);
 }
 
 // One element: the normalized, scaled and shifted value.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn bn_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= params.n) { return; }
@@ -107,7 +88,7 @@ fn bn_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 
 // One workgroup per channel: gBeta_c = Σ gy and gGamma_c = Σ gy · x̂ over the channel's N·S elements,
 // x̂ = (x − mean) · invstd.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let c = wid.x;
   let mean = statsIn[c];
@@ -115,12 +96,12 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
   var acc = vec2<f32>(0.0);
   for (var n = 0u; n < params.batch; n++) {
     let base = (n * params.channels + c) * params.spatial;
-    for (var s = lid; s < params.spatial; s += 256u) {
+    for (var s = lid; s < params.spatial; s += WORKGROUP_SIZE) {
       let g = gy[base + s];
       acc += vec2<f32>(g * (x[base + s] - mean) * invstd, g);
     }
   }
-  let total = workgroup_sum(lid, acc);
+  let total = workgroup_sum(lid, vec4<f32>(acc, 0.0, 0.0));
   if (lid == 0u) {
     gGamma[c] = total.x;
     gBeta[c] = total.y;
@@ -129,7 +110,7 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
 
 // One element of the training-mode input gradient (mean and variance depend on x):
 // gx = gamma · invstd · (gy − gBeta/M − x̂ · gGamma/M), M = N·S.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn bn_backward_input_train(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= params.n) { return; }
@@ -141,7 +122,7 @@ fn bn_backward_input_train(@builtin(global_invocation_id) gid: vec3<u32>, @built
 }
 
 // One element of the evaluation-mode input gradient (fixed statistics): gx = gy · gamma · invstd.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn bn_backward_input_eval(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= params.n) { return; }

@@ -13,6 +13,7 @@
 // window offset and bounds are computed once per tap, not once per element.
 // Workgroups: x = column tiles (folded into y beyond the adapter's limit), y = row tiles (params.mTiles of them) times
 // the fold, z = group (times stride phases or K splits).
+// #include "common/index.wgsl"
 
 // The workgroup is WG_X x WG_Y invocations; each accumulates ROWS x COLS = 8 x 8 outputs, so the output tile is
 // TILE_M = 8·WG_Y rows by TILE_N = 8·WG_X columns. WG_Y shrinks the tile for convolutions with few output channels per
@@ -68,16 +69,18 @@ struct ConvParams {
 var<workgroup> aTile: array<f32, TILE_K * TILE_M>;
 var<workgroup> bTile: array<f32, TILE_K * TILE_N>;
 
+// The common (unsigned) volume index helpers in conv's signed coordinates, where window corners fall into the
+// padding: conversions between i32 and u32 keep the bits, and the index arithmetic wraps alike in both.
 fn volume(s: vec3<i32>) -> i32 {
-  return s.x * s.y * s.z;
+  return i32(volume3(vec3<u32>(s)));
 }
 
 fn unflatten(i: i32, s: vec3<i32>) -> vec3<i32> {
-  return vec3(i / (s.y * s.z), (i / s.z) % s.y, i % s.z);
+  return vec3<i32>(coords3(u32(i), vec3<u32>(s)));
 }
 
 fn flatten(c: vec3<i32>, s: vec3<i32>) -> i32 {
-  return (c.x * s.y + c.y) * s.z + c.z;
+  return i32(index3(vec3<u32>(c), vec3<u32>(s)));
 }
 
 // (batch, z, y, x) of position i in a batch of grids of `s`.

@@ -1,5 +1,5 @@
 // The engine's own kernels: fill (zeros are a clearBuffer) and the same-shape sum used to accumulate gradients.
-// 1D kernels fold their index over y when more than 65535 workgroups are needed: i = gid.x + gid.y * nwg.x * 256.
+// #include "common/index.wgsl"
 
 struct FillParams {
   n: u32,
@@ -22,27 +22,27 @@ struct AddParams {
 @group(0) @binding(7) var<uniform> addParams: AddParams;
 
 // Each invocation writes one element.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn fill_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = flat_index(gid, nwg);
   if (i < fillParams.n) { out_f32[i] = bitcast<f32>(fillParams.bits); }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn fill_i32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = flat_index(gid, nwg);
   if (i < fillParams.n) { out_i32[i] = bitcast<i32>(fillParams.bits); }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn fill_u32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = flat_index(gid, nwg);
   if (i < fillParams.n) { out_u32[i] = fillParams.bits; }
 }
 
 // Each invocation adds one pair of elements.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = flat_index(gid, nwg);
   if (i < addParams.n) { sum[i] = a[i] + b[i]; }
 }

@@ -6,7 +6,7 @@
 // The backward's matmuls give gCol = wᵀ·gy and gW = gy·colᵀ; the entries here turn gCol into gradients for x (a
 // scatter through the bilinear weights: float atomics by compare-exchange on the bits) and offsets and mask (gathers).
 // Offsets are [N, 2·offsetGroups·K, Ho, Wo] ordered (dy, dx) per tap, mask [N, offsetGroups·K, Ho, Wo].
-// 1D dispatches fold over y beyond 65535 workgroups: i = gid.x + gid.y * num_workgroups.x * 256.
+// #include "common/index.wgsl"
 
 // Whether a modulation mask is bound (deformable conv v1 when false: every tap weighs 1).
 override HAS_MASK: bool = true;
@@ -42,10 +42,6 @@ struct DeformParams {
 @group(0) @binding(6) var<storage, read_write> gOffset: array<f32>;
 @group(0) @binding(7) var<storage, read_write> gMask: array<f32>;
 @group(0) @binding(8) var<uniform> geom: DeformParams;
-
-fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 256u;
-}
 
 // Where one invocation samples: the bilinear corners and weights of one (sample, offset group, tap, pixel).
 struct Site {
@@ -114,7 +110,7 @@ fn corners(s: Site, c: u32) -> vec4<f32> {
 
 // One (sample, offset group, tap, output pixel): the sampling point and its weights once, then the modulated sample of
 // every channel of the offset group into the columns (consecutive invocations write consecutive pixels).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn deform_im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= geom.n) { return; }
@@ -137,7 +133,7 @@ fn atomic_add_gx(at: u32, v: f32) {
 
 // One (sample, offset group, tap, output pixel): scatters gCol · mask through the bilinear weights into the input
 // gradient of every channel of the offset group.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn deform_grad_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= geom.n) { return; }
@@ -155,7 +151,7 @@ fn deform_grad_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 
 // One (sample, offset group, tap, output pixel): the gradients of its offset (dy, dx) and mask value, summed over the
 // channels of the offset group: gMask = Σ_c gCol·sample, gOffset = Σ_c gCol·mask·d(sample)/d(y, x).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn deform_grad_offset_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= geom.n) { return; }

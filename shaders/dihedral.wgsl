@@ -1,6 +1,7 @@
 // The 8 rotations/flips of the last two axes (H, W) of a tensor (src/kernels/dihedral.ts). Every output pixel (oy, ox)
 // of a plane reads input pixel (iy, ix) = (rowMap · (oy, ox, 1), colMap · (oy, ox, 1)): a signed permutation of the
 // axes plus an offset. Only 32-bit words move, so every dtype binds as u32. Coordinates in vec2 are (row, column).
+// #include "common/index.wgsl"
 
 struct DihedralParams {
   // Row and column of the output → input coordinate map: iy = rowMap.x·oy + rowMap.y·ox + rowMap.z, likewise ix.
@@ -22,20 +23,20 @@ struct DihedralParams {
 
 const TILE = 16u;
 
-// Padded by one column so that reading a column of the tile hits 16 different banks.
-var<workgroup> tile: array<array<u32, 17>, 16>;
+// Padded by one column so that reading a column of the tile hits TILE different banks.
+var<workgroup> tile: array<array<u32, TILE + 1u>, TILE>;
 
 fn source_of(o: vec2<i32>) -> vec2<i32> {
   return vec2(dot(params.rowMap.xy, o) + params.rowMap.z, dot(params.colMap.xy, o) + params.colMap.z);
 }
 
-// One 16 x 16 output tile of one plane. Its source is a 16 x 16 (or smaller, at the edges) input box: each invocation
-// reads one input pixel of the box into workgroup memory along input rows, then writes one output pixel along output
-// rows, so both the reads and the writes touch consecutive addresses.
+// One TILE x TILE output tile of one plane. Its source is a TILE x TILE (or smaller, at the edges) input box: each
+// invocation reads one input pixel of the box into workgroup memory along input rows, then writes one output pixel
+// along output rows, so both the reads and the writes touch consecutive addresses.
 @compute @workgroup_size(TILE, TILE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_id) lid: vec3<u32>) {
-  let w = wid.x + wid.y * nwg.x;
+  let w = workgroup_index(wid, nwg);
   let tilesPerPlane = params.tilesX * params.tilesY;
   let plane = w / tilesPerPlane;
   if (plane >= params.planes) { return; }

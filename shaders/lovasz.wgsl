@@ -4,10 +4,11 @@
 // U_i = gts + cumsum(1 − gt)_i. Since U_i − I_i = i + 1, the difference is written without cancellation:
 // (I_{i−1}·(1 − gt_i) + gt_i·U_{i−1}) / (U_{i−1}·U_i), and 1/U_0 at rank 0. U_i ≥ 1 for 0/1 labels: with gts = 0
 // every label is 0 and U_i = i + 1.
+// #include "common/index.wgsl"
+// #include "common/workgroup.wgsl"
 
-// Elements per workgroup of the block passes (scan_rows, lovasz_rank); 256 invocations, 8 elements each.
+// Elements per workgroup of the block passes (scan_rows, lovasz_rank): WORKGROUP_SIZE invocations, 8 elements each.
 const BLOCK = 2048u;
-const WORKGROUP = 256u;
 
 struct RowsParams {
   rows: u32,
@@ -41,14 +42,9 @@ struct RowsParams {
 @group(0) @binding(17) var<storage, read_write> gLogits: array<f32>;
 
 var<workgroup> tile: array<f32, BLOCK>;
-var<workgroup> sums: array<f32, WORKGROUP>;
-
-fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * WORKGROUP;
-}
 
 // One invocation computes the hinge error 1 − z·(2y − 1) of one element.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn hinge_errors(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= rowsParams.rows * rowsParams.cols) { return; }
@@ -56,7 +52,7 @@ fn hinge_errors(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 }
 
 // One invocation gathers the label of one rank: gtSorted[r, i] = labels[r, order[r, i]].
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn gather_labels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= rowsParams.rows * rowsParams.cols) { return; }
@@ -65,17 +61,17 @@ fn gather_labels(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 }
 
 // One workgroup scans one block of BLOCK elements of a row (workgroup index = row · blocks + block): each invocation
-// scans 8 consecutive elements serially, a Hillis–Steele scan over the 256 invocation totals in workgroup memory
-// adds what precedes them. Writes the block-local inclusive scan and the block's total.
-@compute @workgroup_size(256)
+// scans 8 consecutive elements serially, a prefix sum over the invocation totals adds what precedes them. Writes the
+// block-local inclusive scan and the block's total.
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn scan_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
-  let w = wid.x + wid.y * nwg.x;
+  let w = workgroup_index(wid, nwg);
   let row = w / rowsParams.blocks;
   let start = (w % rowsParams.blocks) * BLOCK;
   // Uniform control flow for the barriers: a workgroup past the last row scans zeros and writes nothing.
   let inRange = row < rowsParams.rows;
-  for (var t = lid; t < BLOCK; t += WORKGROUP) {
+  for (var t = lid; t < BLOCK; t += WORKGROUP_SIZE) {
     var v = 0.0;
     if (inRange && start + t < rowsParams.cols) { v = scanIn[row * rowsParams.cols + start + t]; }
     tile[t] = v;
@@ -86,30 +82,19 @@ fn scan_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     running += tile[lid * 8u + m];
     tile[lid * 8u + m] = running;
   }
-  sums[lid] = running;
-  workgroupBarrier();
-  for (var offset = 1u; offset < WORKGROUP; offset <<= 1u) {
-    var v = sums[lid];
-    if (lid >= offset) { v += sums[lid - offset]; }
-    workgroupBarrier();
-    sums[lid] = v;
-    workgroupBarrier();
-  }
-  if (lid > 0u) {
-    let before = sums[lid - 1u];
-    for (var m = 0u; m < 8u; m++) { tile[lid * 8u + m] += before; }
-  }
+  let scan = workgroup_exclusive_scan_f32(lid, running);
+  for (var m = 0u; m < 8u; m++) { tile[lid * 8u + m] += scan.x; }
   workgroupBarrier();
   if (inRange) {
-    for (var t = lid; t < BLOCK; t += WORKGROUP) {
+    for (var t = lid; t < BLOCK; t += WORKGROUP_SIZE) {
       if (start + t < rowsParams.cols) { scanOut[row * rowsParams.cols + start + t] = tile[t]; }
     }
-    if (lid == 0u) { scanTotals[w] = sums[WORKGROUP - 1u]; }
+    if (lid == 0u) { scanTotals[w] = scan.y; }
   }
 }
 
 // One invocation adds to one element the inclusive scan of the blocks before its own (scanOffsets [rows, blocks]).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn scan_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= rowsParams.rows * rowsParams.cols) { return; }
@@ -121,10 +106,10 @@ fn scan_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 // One workgroup handles one block of BLOCK ranks of a row (workgroup index = row · blocks + block): per rank the
 // Jaccard gradient g, the loss weight d loss / d logit = g·[error > 0]·(1 − 2·gt) for the backward, and the block's
 // sum of relu(error)·g.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn lovasz_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-  let w = wid.x + wid.y * nwg.x;
+  let w = workgroup_index(wid, nwg);
   let row = w / rowsParams.blocks;
   let start = (w % rowsParams.blocks) * BLOCK;
   let inRange = row < rowsParams.rows;
@@ -132,7 +117,7 @@ fn lovasz_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   if (inRange) {
     let rowStart = row * rowsParams.cols;
     let gts = cumulative[rowStart + rowsParams.cols - 1u];
-    for (var col = start + lid; col < min(start + BLOCK, rowsParams.cols); col += WORKGROUP) {
+    for (var col = start + lid; col < min(start + BLOCK, rowsParams.cols); col += WORKGROUP_SIZE) {
       let i = rowStart + col;
       let gt = gtSortedIn[i];
       let c = cumulative[i];
@@ -149,17 +134,12 @@ fn lovasz_rank(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
       acc += max(e, 0.0) * g;
     }
   }
-  sums[lid] = acc;
-  workgroupBarrier();
-  for (var stride = WORKGROUP / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { sums[lid] += sums[lid + stride]; }
-    workgroupBarrier();
-  }
-  if (inRange && lid == 0u) { partial[w] = sums[0]; }
+  let total = workgroup_sum(lid, vec4<f32>(acc, 0.0, 0.0, 0.0)).x;
+  if (inRange && lid == 0u) { partial[w] = total; }
 }
 
 // One invocation sends the gradient of one rank back to its element: gLogits[r, order[r, i]] = gy[r]·weight[r, i].
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn lovasz_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= rowsParams.rows * rowsParams.cols) { return; }

@@ -1,6 +1,6 @@
 // Optimizer updates, one fused kernel per parameter tensor: the parameter is updated in place (bound read_write as
 // `param`), its optimizer state (Adam's moments, SGD's momentum buffer) too. The formulas follow torch.optim.
-// 1D dispatches fold over y beyond 65535 workgroups: i = gid.x + gid.y * num_workgroups.x * 256.
+// #include "common/index.wgsl"
 
 // True for Nesterov momentum: the step uses g + momentum·buf instead of buf.
 override NESTEROV: bool = false;
@@ -39,12 +39,8 @@ struct SgdParams {
 @group(0) @binding(5) var<storage, read_write> buf: array<f32>;
 @group(0) @binding(6) var<uniform> sgd: SgdParams;
 
-fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 256u;
-}
-
 // One parameter element: its moments m, v and its value after one Adam (or AdamW) step.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= adam.n) { return; }
@@ -58,7 +54,7 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 }
 
 // One parameter element after one plain SGD step.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= sgd.n) { return; }
@@ -67,7 +63,7 @@ fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 
 // One parameter element and its momentum buffer after one SGD-with-momentum step. The buffer starts at zero, which
 // makes the first step buf = g as in torch (dampening 0).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn sgd_momentum_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= sgd.n) { return; }

@@ -1,7 +1,11 @@
 // Counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11, as in Random123). Element i of a tensor takes
 // word i % 4 of philox(counter = (i / 4, 0, 0, 0), key = seed), so the result depends only on the seed and the
-// element's index, never on how the work is dispatched. One invocation computes the four elements of one counter.
-// Invocation `quad` computes elements 4·quad .. 4·quad + 3; 1D dispatches fold over y: quad = gid.x + gid.y * num_workgroups.x * 64.
+// element's index, never on how the work is dispatched. One invocation computes the WORDS = 4 elements of one
+// counter: invocation `quad` (its flat index) computes elements 4·quad .. 4·quad + 3.
+// #include "common/index.wgsl"
+
+// Words of one Philox call, elements per invocation.
+const WORDS = 4u;
 
 const UNIFORM = 0u;   // a + (b − a)·u, u in [0, 1)
 const NORMAL = 1u;    // a + b·z, z standard normal (Box-Muller on pairs of words)
@@ -47,10 +51,6 @@ fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
   return c;
 }
 
-fn quad_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 64u;
-}
-
 fn words(quad: u32) -> vec4<u32> {
   return philox(vec4<u32>(quad, 0u, 0u, 0u), vec2<u32>(params.key0, params.key1));
 }
@@ -61,20 +61,20 @@ fn unit(w: u32) -> f32 {
 }
 
 // Four raw 32-bit words.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn random_bits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let quad = quad_index(gid, nwg);
+  let quad = flat_index(gid, nwg);
   let w = words(quad);
-  for (var j = 0u; j < 4u; j++) {
-    let i = quad * 4u + j;
+  for (var j = 0u; j < WORDS; j++) {
+    let i = quad * WORDS + j;
     if (i < params.n) { bits[i] = w[j]; }
   }
 }
 
 // Four floats of the DIST distribution.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn random_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let quad = quad_index(gid, nwg);
+  let quad = flat_index(gid, nwg);
   let w = words(quad);
   var v: vec4<f32>;
   switch DIST {
@@ -93,8 +93,8 @@ fn random_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
       v = params.a + (params.b - params.a) * u;
     }
   }
-  for (var j = 0u; j < 4u; j++) {
-    let i = quad * 4u + j;
+  for (var j = 0u; j < WORDS; j++) {
+    let i = quad * WORDS + j;
     if (i < params.n) { values[i] = v[j]; }
   }
 }
@@ -113,53 +113,44 @@ struct DropoutParams {
   rank: u32,
   // Elements per mask element when the mask covers leading axes only (dropout_rows).
   inner: u32,
-  shape: array<vec4<u32>, 2>,
-  noiseStrides: array<vec4<u32>, 2>,
+  shape: Dims,
+  noiseStrides: Dims,
 }
 
 @group(0) @binding(3) var<storage, read> x: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<uniform> dropoutParams: DropoutParams;
 
-fn noise_index(i: u32) -> u32 {
-  var rest = i;
-  var m = 0u;
-  for (var d = i32(dropoutParams.rank) - 1; d >= 0; d--) {
-    let k = u32(d);
-    let extent = dropoutParams.shape[k / 4u][k % 4u];
-    m += (rest % extent) * dropoutParams.noiseStrides[k / 4u][k % 4u];
-    rest /= extent;
-  }
-  return m;
-}
-
 fn noise_word(m: u32) -> u32 {
-  return philox(vec4<u32>(m / 4u, 0u, 0u, 0u), vec2<u32>(dropoutParams.key0, dropoutParams.key1))[m % 4u];
+  return philox(vec4<u32>(m / WORDS, 0u, 0u, 0u), vec2<u32>(dropoutParams.key0, dropoutParams.key1))[m % WORDS];
 }
 
 // Four consecutive elements y[4·quad + j] = x[…] · scale or 0; one Philox call serves all four unless the mask is
 // broadcast.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn dropout_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let quad = quad_index(gid, nwg);
+  let quad = flat_index(gid, nwg);
   let w = philox(vec4<u32>(quad, 0u, 0u, 0u), vec2<u32>(dropoutParams.key0, dropoutParams.key1));
-  for (var j = 0u; j < 4u; j++) {
-    let i = quad * 4u + j;
+  for (var j = 0u; j < WORDS; j++) {
+    let i = quad * WORDS + j;
     if (i >= dropoutParams.n) { return; }
     var word = w[j];
-    if (BROADCAST) { word = noise_word(noise_index(i)); }
+    if (BROADCAST) {
+      // The element's index in the noise shape (broadcast dimensions have noise stride 0).
+      word = noise_word(strided_offset(i, dropoutParams.rank, dropoutParams.shape, dropoutParams.noiseStrides));
+    }
     y[i] = select(0.0, x[i] * dropoutParams.scale, unit(word) < dropoutParams.keep);
   }
 }
 
 // Four consecutive elements 4·gid.x + j of row wid.y of a mask over leading axes (spatial dropout): the whole row is
 // covered by mask element wid.y, so its element index is row·inner + column with no division.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn dropout_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let row = wid.y;
   let kept = unit(noise_word(row)) < dropoutParams.keep;
-  for (var j = 0u; j < 4u; j++) {
-    let column = gid.x * 4u + j;
+  for (var j = 0u; j < WORDS; j++) {
+    let column = gid.x * WORDS + j;
     if (column >= dropoutParams.inner) { return; }
     let i = row * dropoutParams.inner + column;
     y[i] = select(0.0, x[i] * dropoutParams.scale, kept);

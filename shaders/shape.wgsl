@@ -1,6 +1,7 @@
 // Shape ops that move data: strided copies (transpose, slice, concat, and their gradients), padding (constant and
 // reflect, and the reflect gradient) and casts. The copies only move 32-bit words, so every dtype binds as u32.
-// Shapes and strides hold up to 8 dimensions; 1D dispatches fold over y: i = gid.x + gid.y * num_workgroups.x * 256.
+// Shapes and strides hold up to MAX_DIMS (8) dimensions.
+// #include "common/index.wgsl"
 
 const CONSTANT = 0u;
 const REFLECT = 1u;
@@ -21,9 +22,9 @@ struct CopyParams {
   rank: u32,
   srcBase: u32,
   dstBase: u32,
-  shape: array<vec4<u32>, 2>,
-  srcStrides: array<vec4<u32>, 2>,
-  dstStrides: array<vec4<u32>, 2>,
+  shape: Dims,
+  srcStrides: Dims,
+  dstStrides: Dims,
 }
 
 // Output coordinate c maps to input coordinate c − before (per axis); `n` counts the elements the entry point writes.
@@ -32,9 +33,9 @@ struct PadParams {
   rank: u32,
   // The constant's 32 bits in the tensor's dtype.
   bits: u32,
-  inShape: array<vec4<u32>, 2>,
-  outShape: array<vec4<u32>, 2>,
-  before: array<vec4<u32>, 2>,
+  inShape: Dims,
+  outShape: Dims,
+  before: Dims,
 }
 
 struct CastParams {
@@ -49,31 +50,13 @@ struct CastParams {
 @group(0) @binding(5) var<storage, read_write> gx: array<f32>;
 @group(0) @binding(6) var<uniform> castParams: CastParams;
 
-fn at(v: array<vec4<u32>, 2>, k: u32) -> u32 {
-  return v[k / 4u][k % 4u];
-}
-
-fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 256u;
-}
-
 // One element of the iteration shape: copied from its source offset to its destination offset.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn strided_copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= copyParams.n) { return; }
-  var rest = i;
-  var s = copyParams.srcBase;
-  var d = copyParams.dstBase;
-  for (var k = i32(copyParams.rank) - 1; k >= 0; k--) {
-    let axis = u32(k);
-    let extent = at(copyParams.shape, axis);
-    let c = rest % extent;
-    rest /= extent;
-    s += c * at(copyParams.srcStrides, axis);
-    d += c * at(copyParams.dstStrides, axis);
-  }
-  dst[d] = src[s];
+  let offsets = strided_offsets(i, copyParams.rank, copyParams.shape, copyParams.srcStrides, copyParams.dstStrides);
+  dst[copyParams.dstBase + offsets.y] = src[copyParams.srcBase + offsets.x];
 }
 
 // Batched 2D transpose through workgroup memory, for copies whose source-contiguous axis `a` is not the destination's
@@ -86,48 +69,51 @@ struct TileParams {
 
 @group(0) @binding(7) var<uniform> tileParams: TileParams;
 
-// 32 x 32, padded by one column so that reading a column of the tile hits 32 different banks.
-var<workgroup> tile: array<array<u32, 33>, 32>;
+// TILE x TILE elements, padded by one column so that reading a column of the tile hits TILE different banks; the
+// workgroup is TILE x TILE_ROWS invocations.
+const TILE = 32u;
+const TILE_ROWS = 8u;
+var<workgroup> tile: array<array<u32, TILE + 1u>, TILE>;
 
-// One 32 x 32 tile (rows along axis a, columns along the last axis) of one batch; each invocation moves 4 elements in
-// and 4 out.
-@compute @workgroup_size(32, 8)
+// One TILE x TILE tile (rows along axis a, columns along the last axis) of one batch; each invocation moves
+// TILE / TILE_ROWS elements in and as many out.
+@compute @workgroup_size(TILE, TILE_ROWS)
 fn transpose_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let last = copyParams.rank - 1u;
   let a = tileParams.a;
-  let rows = at(copyParams.shape, a);
-  let cols = at(copyParams.shape, last);
+  let rows = dim(copyParams.shape, a);
+  let cols = dim(copyParams.shape, last);
   var rest = wid.z;
   var srcBase = copyParams.srcBase;
   var dstBase = copyParams.dstBase;
   for (var k = i32(last) - 1; k >= 0; k--) {
     let axis = u32(k);
     if (axis == a) { continue; }
-    let extent = at(copyParams.shape, axis);
-    srcBase += (rest % extent) * at(copyParams.srcStrides, axis);
-    dstBase += (rest % extent) * at(copyParams.dstStrides, axis);
+    let extent = dim(copyParams.shape, axis);
+    srcBase += (rest % extent) * dim(copyParams.srcStrides, axis);
+    dstBase += (rest % extent) * dim(copyParams.dstStrides, axis);
     rest /= extent;
   }
-  let row0 = wid.y * 32u;
-  let col0 = wid.x * 32u;
+  let row0 = wid.y * TILE;
+  let col0 = wid.x * TILE;
   // In: consecutive invocations read consecutive rows (the source's unit stride).
-  for (var j = lid.y; j < 32u; j += 8u) {
+  for (var j = lid.y; j < TILE; j += TILE_ROWS) {
     let row = row0 + lid.x;
     let col = col0 + j;
-    if (row < rows && col < cols) { tile[j][lid.x] = src[srcBase + row + col * at(copyParams.srcStrides, last)]; }
+    if (row < rows && col < cols) { tile[j][lid.x] = src[srcBase + row + col * dim(copyParams.srcStrides, last)]; }
   }
   workgroupBarrier();
   // Out: consecutive invocations write consecutive columns.
-  for (var j = lid.y; j < 32u; j += 8u) {
+  for (var j = lid.y; j < TILE; j += TILE_ROWS) {
     let row = row0 + j;
     let col = col0 + lid.x;
-    if (row < rows && col < cols) { dst[dstBase + row * at(copyParams.dstStrides, a) + col] = tile[lid.x][j]; }
+    if (row < rows && col < cols) { dst[dstBase + row * dim(copyParams.dstStrides, a) + col] = tile[lid.x][j]; }
   }
 }
 
 // One output element of a padded tensor: the input element it maps to (mirrored at the edges for REFLECT, without
 // repeating the edge), or the constant.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn pad_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= padParams.n) { return; }
@@ -137,9 +123,9 @@ fn pad_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   var inside = true;
   for (var k = i32(padParams.rank) - 1; k >= 0; k--) {
     let axis = u32(k);
-    let extent = at(padParams.outShape, axis);
-    let size = i32(at(padParams.inShape, axis));
-    var c = i32(rest % extent) - i32(at(padParams.before, axis));
+    let extent = dim(padParams.outShape, axis);
+    let size = i32(dim(padParams.inShape, axis));
+    var c = i32(rest % extent) - i32(dim(padParams.before, axis));
     rest /= extent;
     if (MODE == REFLECT) {
       c = abs(c);
@@ -160,22 +146,22 @@ fn pad_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // One input-gradient element of a reflect pad: the sum of gy over every output position that mirrors to it. Along each
 // axis an input coordinate c is read by output c + before, by before − c (mirrored at the start, 0 < c ≤ before) and by
 // 2·(size − 1) − c + before (mirrored at the end, size − 1 − after ≤ c < size − 1): up to 3 per axis, 3^rank in all.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn pad_reflect_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= padParams.n) { return; }
   let rank = padParams.rank;
   // Per axis: the output offsets (coordinate × output stride) that read this element, and how many there are.
-  var offsets: array<array<u32, 3>, 8>;
-  var counts: array<u32, 8>;
+  var offsets: array<array<u32, 3>, MAX_DIMS>;
+  var counts: array<u32, MAX_DIMS>;
   var combos = 1u;
   var rest = i;
   var stride = 1u;
   for (var k = i32(rank) - 1; k >= 0; k--) {
     let axis = u32(k);
-    let size = at(padParams.inShape, axis);
-    let before = at(padParams.before, axis);
-    let after = at(padParams.outShape, axis) - size - before;
+    let size = dim(padParams.inShape, axis);
+    let before = dim(padParams.before, axis);
+    let after = dim(padParams.outShape, axis) - size - before;
     let c = rest % size;
     rest /= size;
     var m = 0u;
@@ -191,7 +177,7 @@ fn pad_reflect_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
     }
     counts[axis] = m;
     combos *= m;
-    stride *= at(padParams.outShape, axis);
+    stride *= dim(padParams.outShape, axis);
   }
   var total = 0.0;
   for (var combo = 0u; combo < combos; combo++) {
@@ -216,7 +202,7 @@ fn load_as_f32(bits: u32) -> f32 {
 
 // One element converted between dtypes as WGSL converts: floats truncate toward zero and saturate at the integer
 // type's range; i32 and u32 keep their bits.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn convert(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= castParams.n) { return; }

@@ -4,6 +4,8 @@
 // workgroup per row, each invocation a strided share, combined through workgroup memory.
 // Forward subtracts the row maximum before exp, so any finite input is safe.
 // Backward, with y the forward output: softmax gx = y * (gy - Σ gy*y); log-softmax gx = gy - exp(y) * Σ gy.
+// #include "common/index.wgsl"
+// #include "common/workgroup.wgsl"
 
 // True for log-softmax.
 override LOG: bool = false;
@@ -41,9 +43,9 @@ fn backward_value(g: f32, yv: f32, dot: f32) -> f32 {
 }
 
 // One invocation computes one row.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn forward_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = gid.x + gid.y * nwg.x * 256u;
+  let r = flat_index(gid, nwg);
   if (r >= params.rows) { return; }
   let start = row_start(r);
   var rowMax = -3.402823e38;
@@ -57,9 +59,9 @@ fn forward_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 }
 
 // One invocation computes one row.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn backward_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = gid.x + gid.y * nwg.x * 256u;
+  let r = flat_index(gid, nwg);
   if (r >= params.rows) { return; }
   let start = row_start(r);
   var dot = 0.0;
@@ -73,58 +75,39 @@ fn backward_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   }
 }
 
-var<workgroup> partial: array<f32, 256>;
-
-// The max (takeMax) or sum of v over the workgroup, returned to every invocation. Call in uniform control flow.
-fn workgroup_reduce(v: f32, lid: u32, takeMax: bool) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      let other = partial[lid + stride];
-      partial[lid] = select(partial[lid] + other, max(partial[lid], other), takeMax);
-    }
-    workgroupBarrier();
-  }
-  let result = partial[0];
-  // Everyone has read the result before partial is reused.
-  workgroupBarrier();
-  return result;
-}
-
-// One workgroup of 256 computes one row (workgroup index = row), each invocation every 256th element.
-@compute @workgroup_size(256)
+// One workgroup computes one row (workgroup index = row), each invocation every WORKGROUP_SIZE-th element.
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn forward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) lid: u32) {
-  let r = wid.x + wid.y * nwg.x;
+  let r = workgroup_index(wid, nwg);
   if (r >= params.rows) { return; } // uniform across the workgroup
   let start = row_start(r);
   var m = -3.402823e38;
-  for (var l = lid; l < params.len; l += 256u) { m = max(m, x[start + l * params.inner]); }
-  let rowMax = workgroup_reduce(m, lid, true);
+  for (var l = lid; l < params.len; l += WORKGROUP_SIZE) { m = max(m, x[start + l * params.inner]); }
+  let rowMax = workgroup_max(lid, m);
   var s = 0.0;
-  for (var l = lid; l < params.len; l += 256u) { s += exp(x[start + l * params.inner] - rowMax); }
-  let sumExp = workgroup_reduce(s, lid, false);
-  for (var l = lid; l < params.len; l += 256u) {
+  for (var l = lid; l < params.len; l += WORKGROUP_SIZE) { s += exp(x[start + l * params.inner] - rowMax); }
+  let sumExp = workgroup_sum(lid, vec4<f32>(s, 0.0, 0.0, 0.0)).x;
+  for (var l = lid; l < params.len; l += WORKGROUP_SIZE) {
     let i = start + l * params.inner;
     out[i] = forward_value(x[i], rowMax, sumExp);
   }
 }
 
-// One workgroup of 256 computes one row (workgroup index = row), each invocation every 256th element.
-@compute @workgroup_size(256)
+// One workgroup computes one row (workgroup index = row), each invocation every WORKGROUP_SIZE-th element.
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn backward_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) lid: u32) {
-  let r = wid.x + wid.y * nwg.x;
+  let r = workgroup_index(wid, nwg);
   if (r >= params.rows) { return; } // uniform across the workgroup
   let start = row_start(r);
   var d = 0.0;
-  for (var l = lid; l < params.len; l += 256u) {
+  for (var l = lid; l < params.len; l += WORKGROUP_SIZE) {
     let i = start + l * params.inner;
     d += backward_term(gy[i], y[i]);
   }
-  let dot = workgroup_reduce(d, lid, false);
-  for (var l = lid; l < params.len; l += 256u) {
+  let dot = workgroup_sum(lid, vec4<f32>(d, 0.0, 0.0, 0.0)).x;
+  for (var l = lid; l < params.len; l += WORKGROUP_SIZE) {
     let i = start + l * params.inner;
     out[i] = backward_value(gy[i], y[i], dot);
   }

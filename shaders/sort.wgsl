@@ -13,10 +13,10 @@
 // descending sort), with every NaN mapped to 0xffffffff so that NaNs come last in either order. Ties are broken by
 // the column index, which makes the sort stable. The work arrays are the outputs: `workKeys` holds the sortable keys
 // until the last pass turns them back into float bits.
+// #include "common/index.wgsl"
 
-// Elements a workgroup sorts in workgroup memory; 256 invocations, 8 elements each.
+// Elements a workgroup sorts in workgroup memory: 8 per invocation (the registers of tile_round) × WORKGROUP_SIZE.
 const BLOCK = 2048u;
-const WORKGROUP = 256u;
 // Sortable key and index of the padding: larger than any real (key, index) pair.
 const PAD = 0xffffffffu;
 
@@ -160,7 +160,7 @@ fn tile_offset(t: u32) -> u32 {
 }
 
 fn store_tile(lid: u32) {
-  for (var t = lid; t < BLOCK; t += WORKGROUP) {
+  for (var t = lid; t < BLOCK; t += WORKGROUP_SIZE) {
     let offset = tile_offset(t);
     if (offset != PAD) {
       workKeys[offset] = select(tileKeys[t], float_bits(tileKeys[t]), sortParams.finish != 0u);
@@ -171,11 +171,11 @@ fn store_tile(lid: u32) {
 
 // One workgroup sorts BLOCK elements of `keys`: several whole rows (padded to `segment`) when rows are short, one
 // BLOCK-long segment of a row otherwise.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn sort_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
-  locate_tile(wid.x + wid.y * nwg.x);
-  for (var t = lid; t < BLOCK; t += WORKGROUP) {
+  locate_tile(workgroup_index(wid, nwg));
+  for (var t = lid; t < BLOCK; t += WORKGROUP_SIZE) {
     let offset = tile_offset(t);
     if (offset == PAD) {
       tileKeys[t] = PAD;
@@ -192,11 +192,11 @@ fn sort_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 
 // One workgroup finishes a stage of block size k > BLOCK on one BLOCK-long segment: the half-cleaners at strides
 // below BLOCK.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn sort_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
-  locate_tile(wid.x + wid.y * nwg.x);
-  for (var t = lid; t < BLOCK; t += WORKGROUP) {
+  locate_tile(workgroup_index(wid, nwg));
+  for (var t = lid; t < BLOCK; t += WORKGROUP_SIZE) {
     let offset = tile_offset(t);
     if (offset == PAD) {
       tileKeys[t] = PAD;
@@ -212,9 +212,9 @@ fn sort_merge(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 }
 
 // One invocation runs one comparator of a stride ≥ BLOCK in global memory (rows × padded row / 2 comparators).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn sort_global(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * WORKGROUP;
+  let i = flat_index(gid, nwg);
   let row = i >> sortParams.halfLog;
   if (row >= sortParams.rows) { return; }
   let lo = lower_position(i & ((1u << sortParams.halfLog) - 1u), sortParams.j);

@@ -2,7 +2,7 @@
 // coordinate rules. Every axis maps an output index o to at most two input taps i0 ≤ i1 with weights (1 − w1, w1);
 // nearest is the case w1 = 0. The gradient is a gather: one invocation per input element walks the few outputs whose
 // taps include it (found with the forward's own taps(), so both passes agree exactly) — no atomics.
-// 1D dispatches fold over y beyond 65535 workgroups: i = gid.x + gid.y * num_workgroups.x * 256.
+// #include "common/index.wgsl"
 
 override LINEAR: bool = false;
 // linear only: output corners map onto input corners (source = o · ratio, ratio = (in − 1)/(out − 1)).
@@ -30,18 +30,6 @@ struct Taps {
   i1: i32,
   // Weight of i1; i0 gets 1 − w1.
   w1: f32,
-}
-
-fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 256u;
-}
-
-fn volume(s: vec4<u32>) -> u32 {
-  return s.x * s.y * s.z;
-}
-
-fn coords(i: u32, s: vec4<u32>) -> vec3<i32> {
-  return vec3<i32>(vec3<u32>(i / (s.y * s.z), (i / s.z) % s.y, i % s.z));
 }
 
 // The input taps of output index o on `axis` (0 = D, 1 = H, 2 = W).
@@ -79,13 +67,13 @@ fn covering(i: i32, axis: u32) -> vec2<i32> {
 
 // One output element: the weighted sum of its (up to 2 × 2 × 2) input taps; zero-weight taps are skipped, so
 // nearest reads one element and 2D bilinear four.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn upsample_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= params.n) { return; }
-  let outVolume = volume(params.outShape);
-  let plane = (i / outVolume) * volume(params.inShape);
-  let o = coords(i % outVolume, params.outShape);
+  let outVolume = volume3(params.outShape.xyz);
+  let plane = (i / outVolume) * volume3(params.inShape.xyz);
+  let o = vec3<i32>(coords3(i % outVolume, params.outShape.xyz));
   var t = array<Taps, 3>(taps(o.x, 0u), taps(o.y, 1u), taps(o.z, 2u));
   var acc = 0.0;
   for (var a = 0u; a < 8u; a++) {
@@ -103,13 +91,13 @@ fn upsample_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 }
 
 // One input element: the sum of gy · weight over the outputs whose taps include it.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn upsample_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= params.n) { return; }
-  let inVolume = volume(params.inShape);
-  let plane = (i / inVolume) * volume(params.outShape);
-  let p = coords(i % inVolume, params.inShape);
+  let inVolume = volume3(params.inShape.xyz);
+  let plane = (i / inVolume) * volume3(params.outShape.xyz);
+  let p = vec3<i32>(coords3(i % inVolume, params.inShape.xyz));
   let rd = covering(p.x, 0u);
   let rh = covering(p.y, 1u);
   let rw = covering(p.z, 2u);

@@ -2,7 +2,7 @@
 // source coordinate through an affine transform (+ an optional displacement field) and samples the image with linear
 // interpolation and the labels with nearest neighbour; a separable Gaussian blur with one σ per batch item; per-item
 // intensity changes; and a box copy that stitches tiles. Spatial shapes are lifted to 3D (a 2D image has D = 1).
-// 1D dispatches fold over y beyond 65535 workgroups: i = gid.x + gid.y * num_workgroups.x * 256.
+// #include "common/index.wgsl"
 
 // 2 or 3: in 2D the z coordinate is never read, so a 2D sample costs 4 taps, not 8.
 override SPATIAL: u32 = 2u;
@@ -44,18 +44,16 @@ fn reflect_index(i: i32, n: i32) -> i32 {
 
 // One invocation computes one output voxel of batch item n: every image channel by (bi/tri)linear interpolation with
 // reflected borders, and the label of the nearest source voxel (-1 = unlabeled where that voxel is outside the image).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn warp_patch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = flat_index(gid, nwg);
   let outShape = warp.outShape.xyz;
-  let patchSize = outShape.x * outShape.y * outShape.z;
+  let patchSize = volume3(outShape);
   if (i >= patchSize) { return; }
-  let ox = i % outShape.z;
-  let oy = (i / outShape.z) % outShape.y;
-  let oz = i / (outShape.z * outShape.y);
-  var o = vec4<f32>(f32(oz), f32(oy), f32(ox), 1.0);
+  let at = coords3(i, outShape);
+  var o = vec4<f32>(vec3<f32>(at), 1.0);
   if (ELASTIC) {
-    let d = warp.displacementBase + oy * outShape.z + ox;
+    let d = warp.displacementBase + at.y * outShape.z + at.z;
     o.y += displacement[d];
     o.z += displacement[d + patchSize];
   }
@@ -74,7 +72,7 @@ fn warp_patch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     z0 = reflect_index(lo.x, size.x) * size.y * size.z;
     z1 = reflect_index(lo.x + 1, size.x) * size.y * size.z;
   }
-  let volume = u32(size.x * size.y * size.z);
+  let volume = volume3(warp.srcShape.xyz);
   for (var c = 0u; c < warp.channels; c++) {
     let base = i32(c * volume);
     let plane0 = mix(mix(src[base + z0 + y0 + x0], src[base + z0 + y0 + x1], f.z), mix(src[base + z0 + y1 + x0], src[base + z0 + y1 + x1], f.z), f.y);
@@ -111,9 +109,9 @@ struct BlurParams {
 
 // One invocation computes one output element: the normalized Gaussian (σ of its batch item, taps out to ⌈3σ⌉) along
 // one axis, with reflected borders; σ ≤ 0 copies.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn gaussian_pass(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = flat_index(gid, nwg);
   if (i >= blur.n) { return; }
   let sigma = sigmas[i / blur.itemSize];
   if (sigma <= 0.0) {
@@ -150,9 +148,9 @@ struct IntensityParams {
 @group(0) @binding(14) var<uniform> intensity: IntensityParams;
 
 // One invocation computes one element: clamp(x·gain + offset + noise·std, low, high) with its batch item's values.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn intensity_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = flat_index(gid, nwg);
   if (i >= intensity.n) { return; }
   let p = (i / intensity.itemSize) * 5u;
   var v = intensityIn[i] * itemParams[p] + itemParams[p + 1u];
@@ -177,18 +175,14 @@ struct PasteParams {
 @group(0) @binding(17) var<uniform> paste: PasteParams;
 
 // One invocation copies one element of the box (channel-major, then z, y, x) from the source item into the destination.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn paste_box(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * 256u;
+  let i = flat_index(gid, nwg);
   if (i >= paste.n) { return; }
   let extent = paste.extent.xyz;
-  let x = i % extent.z;
-  let y = (i / extent.z) % extent.y;
-  let z = (i / (extent.z * extent.y)) % extent.x;
-  let c = i / (extent.x * extent.y * extent.z);
-  let s = paste.srcOrigin.xyz + vec3<u32>(z, y, x);
-  let d = paste.dstOrigin.xyz + vec3<u32>(z, y, x);
+  let c = i / volume3(extent);
+  let at = coords3(i % volume3(extent), extent);
   let ss = paste.srcShape.xyz;
   let ds = paste.dstShape.xyz;
-  pasteDst[((c * ds.x + d.x) * ds.y + d.y) * ds.z + d.z] = pasteSrc[paste.srcBase + ((c * ss.x + s.x) * ss.y + s.y) * ss.z + s.z];
+  pasteDst[c * volume3(ds) + index3(paste.dstOrigin.xyz + at, ds)] = pasteSrc[paste.srcBase + c * volume3(ss) + index3(paste.srcOrigin.xyz + at, ss)];
 }

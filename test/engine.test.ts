@@ -1,6 +1,7 @@
 // The engine core: tensors, pool, scopes, autograd bookkeeping, dispatch checks and errors.
 import { describe, expect, it } from 'vitest';
 import { record } from '../src/index.ts';
+import { Dispatcher } from '../src/engine/dispatch.ts';
 import { sizeClass } from '../src/engine/pool.ts';
 import { testEngine } from './support/engine.ts';
 
@@ -139,6 +140,31 @@ describe('dispatch checks the WGSL bindings by name', () => {
     expect(() => e.dispatch({ shader: 'nope', bindings: {}, workgroups: [1] })).toThrow("no shader named 'nope'");
     expect(() => e.dispatch({ shader: 'core', entry: 'nope', bindings: {}, workgroups: [1] })).toThrow("shader core has no compute entry point 'nope'");
     for (const t of [a, b, out]) t.dispose();
+  });
+
+  it('names the file and line of a WGSL error, in the shader or in the shaders/common/ file it includes', async () => {
+    const e = await testEngine();
+    // As scripts/embed-shaders.ts expands a shader with `// #include "common/demo.wgsl"`.
+    const shader = [
+      '@group(0) @binding(0) var<storage, read_write> out: array<u32>;',
+      '@compute @workgroup_size(1)',
+      'fn main() { out[0] = helper() + OWN; }',
+      '// #included "common/demo.wgsl"',
+      '// A helper with a mistake.',
+      'fn helper() -> u32 {',
+      '  return nope;',
+      '}',
+    ].join('\n');
+    const compile = async (source: string) => {
+      const d = new Dispatcher(e.device, { demo: source }, () => {}, false);
+      const out = e.empty([1], 'u32');
+      // No workgroups: the module and pipeline are created, nothing is encoded.
+      d.dispatch({ shader: 'demo', bindings: { out }, workgroups: [0] });
+      out.dispose();
+      return d.check().then(() => '', (err: Error) => err.message);
+    };
+    expect(await compile(shader.replace(' + OWN', ''))).toMatch(/^shader demo: .*shaders\/common\/demo\.wgsl:3:10 error: unresolved value 'nope'/s);
+    expect(await compile(shader.replace('nope', '1u'))).toMatch(/^shader demo: .*shaders\/demo\.wgsl:3:33 error: unresolved value 'OWN'/s);
   });
 
   it('records many dispatches per submit and caches pipelines', async () => {

@@ -32,6 +32,25 @@ export interface KernelTiming {
 /** Dispatches per command buffer before an automatic submit (bounds the uniform arena and the query set). */
 const MAX_DISPATCHES_PER_SUBMIT = 256;
 
+/**
+ * The file and line that line `line` (1-based) of `shader`'s embedded source comes from: the shader's own file, or a
+ * file of shaders/common/ that scripts/embed-shaders.ts appended behind a `// #included "common/NAME.wgsl"` marker.
+ */
+export function sourceLocation(shader: string, source: string, line: number): string {
+  const lines = source.split('\n');
+  for (let i = Math.min(line, lines.length) - 1; i >= 0; i--) {
+    const included = /^\/\/ #included "(.+)"$/.exec(lines[i]);
+    if (included) return `shaders/${included[1]}:${line - i - 1}`;
+  }
+  return `shaders/${shader}.wgsl:${line}`;
+}
+
+/** A compiler message with its `:line:column` positions (Tint's, and naga's `wgsl:line:column`) in source files. */
+export function locateMessage(shader: string, source: string, message: string): string {
+  return message.replace(/(^|\s|wgsl):(\d+):(\d+)\b/gm, (_, before: string, line: string, column: string) =>
+    `${before === 'wgsl' ? '' : before}${sourceLocation(shader, source, Number(line))}:${column}`);
+}
+
 export class Dispatcher {
   private reflections = new Map<string, Map<string, EntryInfo>>();
   private modules = new Map<string, GPUShaderModule>();
@@ -183,15 +202,18 @@ export class Dispatcher {
     return all;
   }
 
-  /** Runs `create` inside validation and out-of-memory error scopes; a failure surfaces at the next check(). */
-  guarded<T>(what: string, create: () => T): T {
+  /**
+   * Runs `create` inside validation and out-of-memory error scopes; a failure surfaces at the next check(), its
+   * validation message passed through `describe` first.
+   */
+  guarded<T>(what: string, create: () => T, describe: (message: string) => string = (m) => m): T {
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
     const result = create();
     const validation = this.device.popErrorScope();
     const oom = this.device.popErrorScope();
     this.deferred.push(
-      Promise.all([validation, oom]).then(([v, o]) => (o ? `${what}: out of GPU memory (${o.message})` : v ? `${what}: ${v.message}` : null)),
+      Promise.all([validation, oom]).then(([v, o]) => (o ? `${what}: out of GPU memory (${o.message})` : v ? `${what}: ${describe(v.message)}` : null)),
     );
     return result;
   }
@@ -212,7 +234,7 @@ export class Dispatcher {
     let module = this.modules.get(shader);
     if (!module) {
       const code = this.sources[shader];
-      module = this.guarded(`shader ${shader}`, () => this.device.createShaderModule({ code, label: shader }));
+      module = this.guarded(`shader ${shader}`, () => this.device.createShaderModule({ code, label: shader }), (m) => locateMessage(shader, code, m));
       this.modules.set(shader, module);
     }
     const layout = this.device.createBindGroupLayout({

@@ -5,7 +5,9 @@ import { BYTES_PER_ELEMENT, dtypeOf, typedArray, type AnyTypedArray, type DType 
 import { Dispatcher, type DispatchSpec, type KernelTiming } from './dispatch.ts';
 import { BufferPool } from './pool.ts';
 import { checkShape, sizeOf, Storage, Tensor, type Shape } from './tensor.ts';
-import { shaderSources } from '../shaders.gen.ts';
+import { shaderConstants, shaderSources } from '../shaders.gen.ts';
+
+const { WORKGROUP_SIZE } = shaderConstants.core;
 
 export interface EngineOptions {
   /** Where to get an adapter: `navigator.gpu` in Deno and browsers, the `webgpu` package's `create()` in Node. */
@@ -139,7 +141,7 @@ export class Engine {
   }
 
   private fillBits(t: Tensor, bits: number): void {
-    this.dispatch({ shader: 'core', entry: `fill_${t.dtype}`, bindings: { [`out_${t.dtype}`]: t, fillParams: { n: t.size, bits } }, workgroups: this.groups1D(t.size, 256) });
+    this.dispatch({ shader: 'core', entry: `fill_${t.dtype}`, bindings: { [`out_${t.dtype}`]: t, fillParams: { n: t.size, bits } }, workgroups: this.groups1D(t.size, WORKGROUP_SIZE) });
   }
 
   /**
@@ -222,7 +224,9 @@ export class Engine {
 
   /**
    * Workgroup counts covering `n` invocations of a 1D kernel with `size` threads per group. Beyond the 65535 groups a
-   * dimension allows, the count folds into y: kernels compute their index as gid.x + gid.y * num_workgroups.x * size.
+   * dimension allows, the count folds into y: kernels compute their index as gid.x + gid.y * num_workgroups.x * size
+   * (flat_index in shaders/common/index.wgsl, for size WORKGROUP_SIZE), and with size 1, one workgroup per row, the
+   * workgroup's as wid.x + wid.y * num_workgroups.x (workgroup_index).
    */
   groups1D(n: number, size: number): [number, number] {
     const groups = Math.ceil(n / size);
@@ -396,7 +400,7 @@ export class Engine {
   /** Elementwise a + b of two same-shape f32 tensors; the engine's own, for gradient accumulation. */
   add(a: Tensor, b: Tensor): Tensor {
     const out = this.empty(a.shape, 'f32');
-    this.dispatch({ shader: 'core', entry: 'add', bindings: { a, b, sum: out, addParams: { n: out.size } }, workgroups: this.groups1D(out.size, 256) });
+    this.dispatch({ shader: 'core', entry: 'add', bindings: { a, b, sum: out, addParams: { n: out.size } }, workgroups: this.groups1D(out.size, WORKGROUP_SIZE) });
     return out;
   }
 

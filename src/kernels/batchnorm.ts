@@ -3,7 +3,10 @@
 // (unbiased variance, exponential moving average with `momentum`); evaluation normalizes with the running statistics.
 import { record } from '../engine/autograd.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { expectF32 } from './elementwise.ts';
+
+const { WORKGROUP_SIZE } = shaderConstants.batchnorm;
 
 export interface BatchNormState {
   /** [C], updated in place by training-mode calls (PyTorch initializes it to 0). */
@@ -51,13 +54,13 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
   } else {
     e.dispatch({
       shader: 'batchnorm', entry: 'bn_eval_stats', label: 'batchNorm.evalStats',
-      bindings: { stats, runningMean, runningVar, params }, workgroups: [Math.ceil(channels / 64)],
+      bindings: { stats, runningMean, runningVar, params }, workgroups: e.groups1D(channels, WORKGROUP_SIZE),
     });
   }
   const out = e.empty(x.shape);
   e.dispatch({
     shader: 'batchnorm', entry: 'bn_forward', label: 'batchNorm',
-    bindings: { x, statsIn: stats, gamma, beta, out, params }, workgroups: e.groups1D(x.size, 256),
+    bindings: { x, statsIn: stats, gamma, beta, out, params }, workgroups: e.groups1D(x.size, WORKGROUP_SIZE),
   });
 
   const y = record('batchNorm', [x, gamma, beta], out, (gy) => {
@@ -79,7 +82,7 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
       e.dispatch({
         shader: 'batchnorm', entry: training ? 'bn_backward_input_train' : 'bn_backward_input_eval', label: 'batchNorm.backward.input',
         bindings: training ? { x, gy, statsIn: stats, gamma, gGammaIn: gGamma!, gBetaIn: gBeta!, gx, params } : { gy, statsIn: stats, gamma, gx, params },
-        workgroups: e.groups1D(x.size, 256),
+        workgroups: e.groups1D(x.size, WORKGROUP_SIZE),
       });
     }
     return [gx, gamma.requiresGrad ? gGamma : null, beta.requiresGrad ? gBeta : null];

@@ -4,6 +4,7 @@
 import { record } from '../engine/autograd.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { expectF32 } from './elementwise.ts';
 import { sum } from './reduce.ts';
 
@@ -47,10 +48,9 @@ interface Geometry {
   wShape: number[];
 }
 
-// Output tile of every entry point: 8·WG_X columns by 8·WG_Y rows, WG_X in {8, 16, 32}, WG_Y in {1, 2, 4, 8}, K in
-// steps of TILE_K (8 or 16) (shaders/conv.wgsl).
-const COLS_PER_INVOCATION = 8;
-const ROWS_PER_INVOCATION = 8;
+// Output tile of every entry point: COLS·WG_X columns by ROWS·WG_Y rows (8 outputs per invocation each way), WG_X in
+// {8, 16, 32}, WG_Y in {1, 2, 4, 8}, K in steps of TILE_K (8 or MAX_TILE_K = 16).
+const { ROWS, COLS, MAX_TILE_K } = shaderConstants.conv;
 /**
  * The weight gradient splits its K (batch x output pixels) across more workgroups until about this many run, keeping
  * at least MIN_PIXELS_PER_SPLIT per split: on lavapipe 256 workgroups of 4 rows each ran 1.4x slower than 32.
@@ -127,11 +127,11 @@ function params(geo: Geometry, hasBias: boolean, mTiles: number, splits = 1, row
  */
 function tiling(e: Engine, rows: number, cols: number, z: number, kStep: number, narrow = false) {
   const tileFor = (n: number, per: number, max: number) => Math.min(max, 2 ** Math.ceil(Math.log2(Math.max(1, n / per))));
-  const WG_Y = tileFor(rows, ROWS_PER_INVOCATION, 8);
-  const WG_X = narrow ? Math.max(8, tileFor(cols, COLS_PER_INVOCATION, 32)) : 32;
-  const TILE_K = kStep <= 8 ? 8 : 16;
-  const mTiles = Math.ceil(rows / (ROWS_PER_INVOCATION * WG_Y));
-  const nTiles = Math.ceil(cols / (COLS_PER_INVOCATION * WG_X));
+  const WG_Y = tileFor(rows, ROWS, 8);
+  const WG_X = narrow ? Math.max(8, tileFor(cols, COLS, 32)) : 32;
+  const TILE_K = kStep <= 8 ? 8 : MAX_TILE_K;
+  const mTiles = Math.ceil(rows / (ROWS * WG_Y));
+  const nTiles = Math.ceil(cols / (COLS * WG_X));
   const fold = Math.ceil(nTiles / e.device.limits.maxComputeWorkgroupsPerDimension);
   return { constants: { WG_X, WG_Y, TILE_K }, mTiles, groups: [Math.ceil(nTiles / fold), mTiles * fold, z] as [number, number, number] };
 }

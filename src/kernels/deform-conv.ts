@@ -5,9 +5,12 @@
 // gradients, then the columns' gradient is sent back through the bilinear sampling to x, offsets and mask.
 import { record } from '../engine/autograd.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { add, expectF32 } from './elementwise.ts';
 import { matmul } from './matmul.ts';
 import { sum } from './reduce.ts';
+
+const { WORKGROUP_SIZE } = shaderConstants['deform-conv'];
 
 export interface DeformConvOptions {
   /** (y, x) (default 1). */
@@ -108,7 +111,7 @@ function deformColumns(x: Tensor, offset: Tensor, mask: Tensor | null, g: Deform
   e.dispatch({
     shader: 'deform-conv', entry: 'deform_im2col', constants: { HAS_MASK: mask ? 1 : 0 }, label: 'deformConv.im2col',
     // Without a mask the offsets stand in for the unread binding.
-    bindings: { x, offset, mask: mask ?? offset, col, geom: params }, workgroups: e.groups1D(params.n, 256),
+    bindings: { x, offset, mask: mask ?? offset, col, geom: params }, workgroups: e.groups1D(params.n, WORKGROUP_SIZE),
   });
   return col;
 }
@@ -151,7 +154,7 @@ export function deformConv(x: Tensor, offset: Tensor, mask: Tensor | null, w: Te
         const gxBits = e.view(gx, gx.shape, 0, 'u32');
         e.dispatch({
           shader: 'deform-conv', entry: 'deform_grad_input', constants, label: 'deformConv.backward.input',
-          bindings: { ...sampling, gxBits }, workgroups: e.groups1D(params.n, 256),
+          bindings: { ...sampling, gxBits }, workgroups: e.groups1D(params.n, WORKGROUP_SIZE),
         });
       }
       if (offset.requiresGrad || mask?.requiresGrad) {
@@ -160,7 +163,7 @@ export function deformConv(x: Tensor, offset: Tensor, mask: Tensor | null, w: Te
         gMask = e.empty(mask ? mask.shape : [1]);
         e.dispatch({
           shader: 'deform-conv', entry: 'deform_grad_offset_mask', constants, label: 'deformConv.backward.offsetMask',
-          bindings: { ...sampling, x, gOffset, gMask }, workgroups: e.groups1D(params.n, 256),
+          bindings: { ...sampling, x, gOffset, gMask }, workgroups: e.groups1D(params.n, WORKGROUP_SIZE),
         });
       }
     }

@@ -5,6 +5,9 @@
 // The rotations' inverses are the opposite rotations; every flipped transform is its own inverse.
 // One tiled kernel (shaders/dihedral.wgsl) moves 32-bit words, so any dtype works (images, labels). No autograd.
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
+
+const { TILE } = shaderConstants.dihedral;
 
 /** Output (row, column) → input (row, column): input row = r[0]·row + r[1]·column + r[2], input column likewise. */
 type CoordinateMap = [row: [number, number, number], column: [number, number, number]];
@@ -49,8 +52,8 @@ export function dihedral(x: Tensor, t: number): Tensor {
   const out = e.empty([...x.shape.slice(0, -2), height, width], x.dtype);
   if (x.size === 0) return out;
   const planes = x.size / (inHeight * inWidth);
-  const tilesX = Math.ceil(width / 16);
-  const tilesY = Math.ceil(height / 16);
+  const tilesX = Math.ceil(width / TILE);
+  const tilesY = Math.ceil(height / TILE);
   const src = e.view(x, x.shape, 0, 'u32');
   const dst = e.view(out, out.shape, 0, 'u32');
   e.dispatch({

@@ -2,12 +2,13 @@
 // it needs: errors sorted on the GPU by sortRows, the Jaccard gradient from a prefix sum of the sorted labels.
 import { record } from '../engine/autograd.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { expectF32 } from './elementwise.ts';
 import { sum } from './reduce.ts';
 import { sortRows } from './sort.ts';
 
-/** Elements per workgroup of the block passes (BLOCK in shaders/lovasz.wgsl). */
-const BLOCK = 2048;
+/** BLOCK: elements per workgroup of the block passes. */
+const { BLOCK, WORKGROUP_SIZE } = shaderConstants.lovasz;
 
 const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
@@ -22,7 +23,7 @@ function rowsParams(x: Tensor) {
 }
 
 /**
- * Inclusive prefix sum along each row of `x` [R, P] f32: out[r, i] = Σ_{j ≤ i} x[r, j]. Blocks of 2048 are scanned in
+ * Inclusive prefix sum along each row of `x` [R, P] f32: out[r, i] = Σ_{j ≤ i} x[r, j]. Blocks of BLOCK are scanned in
  * workgroups; longer rows scan the block totals the same way (recursively) and add them back. No autograd.
  */
 export function cumsumRows(x: Tensor): Tensor {
@@ -40,7 +41,7 @@ export function cumsumRows(x: Tensor): Tensor {
     const offsets = cumsumRows(totals);
     e.dispatch({
       shader: 'lovasz', entry: 'scan_add', label: 'cumsumRows.add',
-      bindings: { scanOut: out, scanOffsets: offsets, rowsParams: params }, workgroups: e.groups1D(x.size, 256),
+      bindings: { scanOut: out, scanOffsets: offsets, rowsParams: params }, workgroups: e.groups1D(x.size, WORKGROUP_SIZE),
     });
     offsets.dispose();
   }
@@ -63,7 +64,7 @@ export function lovaszHinge(logits: Tensor, labels: Tensor): Tensor {
   if (logits.shape[1] === 0) throw new Error(`lovaszHinge: rows must hold at least one element, got logits ${fmt(logits.shape)}`);
   const e = logits.engine;
   const params = rowsParams(logits);
-  const elementwise = e.groups1D(logits.size, 256);
+  const elementwise = e.groups1D(logits.size, WORKGROUP_SIZE);
   const blocks = e.groups1D(params.rows * params.blocks, 1);
 
   const errors = e.empty(logits.shape);

@@ -3,12 +3,12 @@
 import { record } from '../engine/autograd.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { stridesOf } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { broadcastShapes, expectF32 } from './elementwise.ts';
 import { sumTo } from './reduce.ts';
 
-/** Outputs per invocation along M and N (ROWS and COLS in shaders/matmul.wgsl). */
-const ROWS = 8;
-const COLS = 8;
+/** ROWS, COLS: outputs per invocation along M and N. */
+const { ROWS, COLS, MAX_DIMS } = shaderConstants.matmul;
 
 /** Invocations along one output dimension of the workgroup: a 128-wide tile, or 64 when the dimension is short. */
 const workgroupSide = (extent: number) => (extent > 64 ? 16 : 8);
@@ -45,7 +45,7 @@ function matmulKernel(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boo
     throw new Error(`matmul: inner dimensions differ: a ${describe(a, transposeA)} has K=${Ka}, b ${describe(b, transposeB)} has K=${Kb}`);
   }
   const batch = broadcastShapes('matmul (batch dimensions)', a.shape.slice(0, -2), b.shape.slice(0, -2));
-  if (batch.length > 8) throw new Error(`matmul: at most 8 batch dimensions, got ${batch.length}`);
+  if (batch.length > MAX_DIMS) throw new Error(`matmul: at most ${MAX_DIMS} batch dimensions, got ${batch.length}`);
   const e = a.engine;
   const batchCount = batch.reduce((p, q) => p * q, 1);
   const maxGroups = e.device.limits.maxComputeWorkgroupsPerDimension;

@@ -3,7 +3,10 @@
 // without a gradient are skipped. State tensors are created on a parameter's first step and kept until dispose().
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { expectF32 } from './elementwise.ts';
+
+const { WORKGROUP_SIZE } = shaderConstants.optim;
 
 function checkHyper(op: string, name: string, value: number, lo: number, hi = Infinity): void {
   if (!(value >= lo && value < hi)) throw new Error(`${op}: ${name} must be in [${lo}, ${hi}), got ${value}`);
@@ -108,7 +111,7 @@ export class Adam {
             decay: 1 - lr * decay,
           },
         },
-        workgroups: e.groups1D(param.size, 256),
+        workgroups: e.groups1D(param.size, WORKGROUP_SIZE),
       });
     });
   }
@@ -183,7 +186,7 @@ export class SGD {
       const grad = gradOf('SGD', param, i);
       if (!grad) return;
       const sgd = { n: param.size, lr, momentum: this.momentum, weightDecay: this.weightDecay };
-      const workgroups = e.groups1D(param.size, 256);
+      const workgroups = e.groups1D(param.size, WORKGROUP_SIZE);
       if (this.momentum === 0) {
         e.dispatch({ shader: 'optim', entry: 'sgd_step', label: 'SGD', bindings: { param, grad, sgd }, workgroups });
         return;

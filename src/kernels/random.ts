@@ -4,9 +4,12 @@
 import type { Engine } from '../engine/engine.ts';
 import { record } from '../engine/autograd.ts';
 import { sizeOf, stridesOf, type Shape, type Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { expectF32 } from './elementwise.ts';
 
-const DIST = { uniform: 0, normal: 1, bernoulli: 2 } as const;
+/** WORDS: elements per invocation (one Philox call). */
+const { UNIFORM, NORMAL, BERNOULLI, WORDS, WORKGROUP_SIZE, MAX_DIMS } = shaderConstants.random;
+const DIST = { uniform: UNIFORM, normal: NORMAL, bernoulli: BERNOULLI } as const;
 
 function key(op: string, seed: number): { key0: number; key1: number } {
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`${op}: seed must be a non-negative integer below 2^53, got ${seed}`);
@@ -17,7 +20,7 @@ function draw(e: Engine, shape: Shape, seed: number, dist: keyof typeof DIST, a:
   const out = e.empty(shape);
   e.dispatch({
     shader: 'random', entry: 'random_f32', constants: { DIST: DIST[dist] }, label: op,
-    bindings: { values: out, params: { n: out.size, ...key(op, seed), a, b } }, workgroups: e.groups1D(Math.ceil(out.size / 4), 64),
+    bindings: { values: out, params: { n: out.size, ...key(op, seed), a, b } }, workgroups: e.groups1D(Math.ceil(out.size / WORDS), WORKGROUP_SIZE),
   });
   return out;
 }
@@ -27,7 +30,7 @@ export function randomBits(e: Engine, shape: Shape, seed: number): Tensor {
   const out = e.empty(shape, 'u32');
   e.dispatch({
     shader: 'random', entry: 'random_bits', label: 'randomBits',
-    bindings: { bits: out, params: { n: out.size, ...key('randomBits', seed), a: 0, b: 0 } }, workgroups: e.groups1D(Math.ceil(out.size / 4), 64),
+    bindings: { bits: out, params: { n: out.size, ...key('randomBits', seed), a: 0, b: 0 } }, workgroups: e.groups1D(Math.ceil(out.size / WORDS), WORKGROUP_SIZE),
   });
   return out;
 }
@@ -71,7 +74,7 @@ export function dropout(x: Tensor, p: number, seed: number, options: DropoutOpti
   if (noiseShape.length !== x.rank || noiseShape.some((d, k) => d !== 1 && d !== x.shape[k])) {
     throw new Error(`dropout: noiseShape [${noiseShape.join(', ')}] does not broadcast to the input [${x.shape.join(', ')}]`);
   }
-  if (x.rank > 8) throw new Error(`dropout: at most 8 dimensions, got [${x.shape.join(', ')}]`);
+  if (x.rank > MAX_DIMS) throw new Error(`dropout: at most ${MAX_DIMS} dimensions, got [${x.shape.join(', ')}]`);
   if (!options.training || p === 0) return x;
   const broadcast = noiseShape.some((d, k) => d !== x.shape[k]);
   const noiseStrides = stridesOf(noiseShape).map((s, k) => (noiseShape[k] === 1 ? 0 : s));
@@ -83,17 +86,17 @@ export function dropout(x: Tensor, p: number, seed: number, options: DropoutOpti
   const inner = x.size / rows;
   const e = x.engine;
   const maxGroups = e.device.limits.maxComputeWorkgroupsPerDimension;
-  const byRows = broadcast && noiseShape.every((d, k) => k >= lead || d === x.shape[k]) && rows <= maxGroups && Math.ceil(inner / 256) <= maxGroups;
+  const byRows = broadcast && noiseShape.every((d, k) => k >= lead || d === x.shape[k]) && rows <= maxGroups && Math.ceil(inner / (WORDS * WORKGROUP_SIZE)) <= maxGroups;
   const params = { ...key('dropout', seed), keep: 1 - p, scale: 1 / (1 - p), rank: x.rank, inner, shape: x.shape, noiseStrides };
   const apply = (input: Tensor, label: string) => {
     const out = e.empty(input.shape);
     const bindings = { x: input, y: out, dropoutParams: { n: out.size, ...params } };
     if (byRows) {
-      e.dispatch({ shader: 'random', entry: 'dropout_rows', label, bindings, workgroups: [Math.ceil(inner / 256), rows] });
+      e.dispatch({ shader: 'random', entry: 'dropout_rows', label, bindings, workgroups: [Math.ceil(inner / (WORDS * WORKGROUP_SIZE)), rows] });
     } else {
       e.dispatch({
         shader: 'random', entry: 'dropout_apply', constants: { BROADCAST: broadcast ? 1 : 0 }, label,
-        bindings, workgroups: e.groups1D(Math.ceil(out.size / 4), 64),
+        bindings, workgroups: e.groups1D(Math.ceil(out.size / WORDS), WORKGROUP_SIZE),
       });
     }
     return out;

@@ -2,7 +2,10 @@
 import { record } from '../engine/autograd.ts';
 import type { Shape, Tensor } from '../engine/tensor.ts';
 import { stridesOf } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { broadcastTo, expectF32, mul, scale, binaryMask } from './elementwise.ts';
+
+const { SUM, MAX, WORKGROUP_SIZE, MAX_DIMS } = shaderConstants.reduce;
 
 /** Axes as non-negative, sorted, unique indices (negative axes count from the end); all axes when omitted. */
 export function normalizeAxes(op: string, rank: number, axes?: number | readonly number[]): number[] {
@@ -48,7 +51,7 @@ function reductionAxes(shape: Shape, axes: number[]) {
 
 function reduceKernel(op: 'sum' | 'max', x: Tensor, axes: number[], outShape: Shape, scaleBy: number): Tensor {
   expectF32(op, 'input', x);
-  if (x.rank > 8) throw new Error(`${op}: at most 8 dimensions, got ${x.rank}`);
+  if (x.rank > MAX_DIMS) throw new Error(`${op}: at most ${MAX_DIMS} dimensions, got ${x.rank}`);
   const e = x.engine;
   const out = e.empty(outShape);
   const count = axes.reduce((n, k) => n * x.shape[k], 1);
@@ -59,10 +62,10 @@ function reduceKernel(op: 'sum' | 'max', x: Tensor, axes: number[], outShape: Sh
     keptShape: kept.shape, keptStrides: kept.strides, reducedShape: reduced.shape, reducedStrides: reduced.strides,
   };
   // A workgroup per output pays off once there is enough to reduce per output and too few outputs to fill the GPU.
-  const perWorkgroup = count >= 256 || (count >= 32 && out.size < 4096);
+  const perWorkgroup = count >= WORKGROUP_SIZE || (count >= 32 && out.size < 4096);
   e.dispatch({
-    shader: 'reduce', entry: perWorkgroup ? 'reduce_workgroup' : 'reduce_serial', constants: { OP: op === 'sum' ? 0 : 1 },
-    label: op, bindings: { x, out, params }, workgroups: perWorkgroup ? e.groups1D(out.size, 1) : e.groups1D(out.size, 256),
+    shader: 'reduce', entry: perWorkgroup ? 'reduce_workgroup' : 'reduce_serial', constants: { OP: op === 'sum' ? SUM : MAX },
+    label: op, bindings: { x, out, params }, workgroups: perWorkgroup ? e.groups1D(out.size, 1) : e.groups1D(out.size, WORKGROUP_SIZE),
   });
   return out;
 }

@@ -4,12 +4,14 @@
 import { record } from '../engine/autograd.ts';
 import { BYTES_PER_ELEMENT, typedArray, type DType } from '../engine/dtype.ts';
 import { sizeOf, stridesOf, type Shape, type Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 
-const MAX_RANK = 8;
+const { CONSTANT, REFLECT, F32, I32, U32, TILE, WORKGROUP_SIZE, MAX_DIMS } = shaderConstants.shape;
+
 const fmt = (shape: Shape) => `[${shape.join(', ')}]`;
 
 function checkRank(op: string, x: Tensor): void {
-  if (x.rank > MAX_RANK) throw new Error(`${op}: at most ${MAX_RANK} dimensions, got ${fmt(x.shape)}`);
+  if (x.rank > MAX_DIMS) throw new Error(`${op}: at most ${MAX_DIMS} dimensions, got ${fmt(x.shape)}`);
 }
 
 /**
@@ -45,7 +47,7 @@ interface Region {
 function stridedCopy(label: string, from: Tensor, to: Tensor, shape: Shape, src: Region, dst: Region): void {
   const e = from.engine;
   const [s, srcStrides, dstStrides] = collapse(shape, src.strides, dst.strides);
-  if (s.length > MAX_RANK) throw new Error(`${label}: the copy needs ${s.length} dimensions, at most ${MAX_RANK} are supported`);
+  if (s.length > MAX_DIMS) throw new Error(`${label}: the copy needs ${s.length} dimensions, at most ${MAX_DIMS} are supported`);
   if (copyBlocks(from, to, s, src.base, srcStrides, dst.base, dstStrides)) return;
   const fromBits = e.view(from, from.shape, 0, 'u32');
   const toBits = e.view(to, to.shape, 0, 'u32');
@@ -54,14 +56,14 @@ function stridedCopy(label: string, from: Tensor, to: Tensor, shape: Shape, src:
   // A transpose in the narrow sense (the source's unit-stride axis is not the destination's): tiles through workgroup memory.
   const last = s.length - 1;
   const a = srcStrides.indexOf(1);
-  const tiles = [Math.ceil(s[last] / 32), Math.ceil(s[a] / 32), n / (s[a] * s[last])] as const;
+  const tiles = [Math.ceil(s[last] / TILE), Math.ceil(s[a] / TILE), n / (s[a] * s[last])] as const;
   if (a >= 0 && a < last && dstStrides[last] === 1 && tiles.every((t) => t <= e.device.limits.maxComputeWorkgroupsPerDimension)) {
     e.dispatch({
       shader: 'shape', entry: 'transpose_tiled', label,
       bindings: { src: fromBits, dst: toBits, copyParams, tileParams: { a, batches: tiles[2] } }, workgroups: tiles,
     });
   } else {
-    e.dispatch({ shader: 'shape', entry: 'strided_copy', label, bindings: { src: fromBits, dst: toBits, copyParams }, workgroups: e.groups1D(n, 256) });
+    e.dispatch({ shader: 'shape', entry: 'strided_copy', label, bindings: { src: fromBits, dst: toBits, copyParams }, workgroups: e.groups1D(n, WORKGROUP_SIZE) });
   }
   fromBits.dispose();
   toBits.dispose();
@@ -112,7 +114,7 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   return record('reshape', [x], e.view(x, resolved), (gy) => [e.view(gy, x.shape)]);
 }
 
-/** Axes permuted: output axis k is input axis perm[k] (default: all axes reversed). Up to 8 dimensions. */
+/** Axes permuted: output axis k is input axis perm[k] (default: all axes reversed). Up to MAX_DIMS (8) dimensions. */
 export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   const order = perm ? [...perm] : [...x.shape.keys()].reverse();
   if (order.length !== x.rank || [...order].sort((p, q) => p - q).some((p, k) => p !== k)) {
@@ -222,8 +224,8 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], mod
   const src = e.view(x, x.shape, 0, 'u32');
   const dst = e.view(out, shape, 0, 'u32');
   e.dispatch({
-    shader: 'shape', entry: 'pad_forward', constants: { MODE: mode === 'reflect' ? 1 : 0 }, label: `pad.${mode}`,
-    bindings: { src, dst, padParams: params }, workgroups: e.groups1D(out.size, 256),
+    shader: 'shape', entry: 'pad_forward', constants: { MODE: mode === 'reflect' ? REFLECT : CONSTANT }, label: `pad.${mode}`,
+    bindings: { src, dst, padParams: params }, workgroups: e.groups1D(out.size, WORKGROUP_SIZE),
   });
   src.dispose();
   dst.dispose();
@@ -232,13 +234,13 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], mod
     const gx = e.empty(x.shape);
     e.dispatch({
       shader: 'shape', entry: 'pad_reflect_backward', label: 'pad.reflect.backward',
-      bindings: { gy, gx, padParams: { ...params, n: x.size } }, workgroups: e.groups1D(x.size, 256),
+      bindings: { gy, gx, padParams: { ...params, n: x.size } }, workgroups: e.groups1D(x.size, WORKGROUP_SIZE),
     });
     return [gx];
   });
 }
 
-const DTYPE_CODE: Record<DType, number> = { f32: 0, i32: 1, u32: 2 };
+const DTYPE_CODE: Record<DType, number> = { f32: F32, i32: I32, u32: U32 };
 
 /**
  * `x` converted to `dtype` as WGSL converts: floats truncate toward zero and saturate (at the largest float inside the
@@ -252,7 +254,7 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   const dst = e.view(out, out.shape, 0, 'u32');
   e.dispatch({
     shader: 'shape', entry: 'convert', constants: { FROM: DTYPE_CODE[x.dtype], TO: DTYPE_CODE[dtype] }, label: `cast.${x.dtype}.${dtype}`,
-    bindings: { src, dst, castParams: { n: x.size } }, workgroups: e.groups1D(x.size, 256),
+    bindings: { src, dst, castParams: { n: x.size } }, workgroups: e.groups1D(x.size, WORKGROUP_SIZE),
   });
   src.dispose();
   dst.dispose();

@@ -1,8 +1,11 @@
 // Softmax and log-softmax along any axis (shaders/softmax.wgsl), each backward a single kernel on the forward output.
 import { record } from '../engine/autograd.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { expectF32 } from './elementwise.ts';
 import { normalizeAxes } from './reduce.ts';
+
+const { WORKGROUP_SIZE } = shaderConstants.softmax;
 
 type Entry = 'forward' | 'backward';
 
@@ -13,12 +16,12 @@ function softmaxKernel(op: string, entry: Entry, log: boolean, bindings: Record<
   const rows = like.size / len;
   const out = e.empty(like.shape);
   // A workgroup per row once rows are long enough to share out and too few to fill the GPU one invocation each.
-  const perWorkgroup = len >= 256 || (len >= 32 && rows < 4096);
+  const perWorkgroup = len >= WORKGROUP_SIZE || (len >= 32 && rows < 4096);
   e.dispatch({
     shader: 'softmax', entry: `${entry}_${perWorkgroup ? 'workgroup' : 'serial'}`, constants: { LOG: log ? 1 : 0 },
     label: entry === 'backward' ? `${op}.backward` : op,
     bindings: { ...bindings, out, params: { rows, len, inner } },
-    workgroups: perWorkgroup ? e.groups1D(rows, 1) : e.groups1D(rows, 256),
+    workgroups: perWorkgroup ? e.groups1D(rows, 1) : e.groups1D(rows, WORKGROUP_SIZE),
   });
   return out;
 }

@@ -1,10 +1,11 @@
 // Row-wise sort (shaders/sort.wgsl): a bitonic network per row, the short strides in workgroup memory and the long
 // ones as global passes, all rows in the same dispatches.
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { expectF32 } from './elementwise.ts';
 
-/** Elements a workgroup sorts in workgroup memory (BLOCK in shaders/sort.wgsl). */
-const BLOCK = 2048;
+/** BLOCK: elements a workgroup sorts in workgroup memory. */
+const { BLOCK, WORKGROUP_SIZE } = shaderConstants.sort;
 
 export interface SortOptions {
   /** Largest first (default false: smallest first). */
@@ -43,7 +44,7 @@ export function sortRows(keys: Tensor, options: SortOptions = {}): SortedRows {
   const workIndices = e.view(indices, keys.shape, 0, 'u32');
   const tiles = e.groups1D(rows * segmentsPerRow, BLOCK / segment);
   e.dispatch({ shader: 'sort', entry: 'sort_tile', label: 'sortRows.tile', bindings: { keys, workKeys, workIndices, sortParams: params }, workgroups: tiles });
-  const comparators = e.groups1D((rows * padded) / 2, 256);
+  const comparators = e.groups1D((rows * padded) / 2, WORKGROUP_SIZE);
   for (let k = 2 * BLOCK; k <= padded; k *= 2) {
     for (let j = k / 2; j >= BLOCK; j /= 2) {
       e.dispatch({

@@ -3,7 +3,10 @@
 // alignCorners option. Integer, fractional and anisotropic scales; downsampling works too. The backward is a gather.
 import { record } from '../engine/autograd.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { expectF32 } from './elementwise.ts';
+
+const { WORKGROUP_SIZE } = shaderConstants.upsample;
 
 export interface UpsampleOptions {
   /** Output/input size ratio per spatial axis (one number: every axis); output size = ⌊in · scale⌋. */
@@ -52,13 +55,13 @@ export function upsample(x: Tensor, options: UpsampleOptions): Tensor {
   const out = e.empty([x.shape[0], x.shape[1], ...outSpatial]);
   e.dispatch({
     shader: 'upsample', entry: 'upsample_forward', constants, label: 'upsample',
-    bindings: { x, out, params: { n: out.size, ...geometry } }, workgroups: e.groups1D(out.size, 256),
+    bindings: { x, out, params: { n: out.size, ...geometry } }, workgroups: e.groups1D(out.size, WORKGROUP_SIZE),
   });
   return record('upsample', [x], out, (gy) => {
     const gx = e.empty(x.shape);
     e.dispatch({
       shader: 'upsample', entry: 'upsample_backward', constants, label: 'upsample.backward',
-      bindings: { gy, gx, params: { n: gx.size, ...geometry } }, workgroups: e.groups1D(gx.size, 256),
+      bindings: { gy, gx, params: { n: gx.size, ...geometry } }, workgroups: e.groups1D(gx.size, WORKGROUP_SIZE),
     });
     return [gx];
   });

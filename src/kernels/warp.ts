@@ -1,6 +1,9 @@
 // Patch sampling (shaders/warp.wgsl): the kernels behind training crops and augmentation (src/train/augment.ts) and
 // tiled prediction (src/train/predict.ts). Data preparation only: nothing here records gradients.
 import { sizeOf, type Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
+
+const { WORKGROUP_SIZE } = shaderConstants.warp;
 
 const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
@@ -82,7 +85,7 @@ export function warpInto(source: WarpSource, target: WarpTarget, rows: AffineRow
         srcShape: lift3(spatial), outShape: lift3(patch), rows: rows.flatMap((r) => [...r]),
       },
     },
-    workgroups: e.groups1D(patchSize, 256),
+    workgroups: e.groups1D(patchSize, WORKGROUP_SIZE),
   });
   if (!srcLabels) labelsIn.dispose();
   if (!labels) labelsOut.dispose();
@@ -107,7 +110,7 @@ export function gaussianBlur(x: Tensor, sigmas: readonly number[], axes: readonl
     e.dispatch({
       shader: 'warp', entry: 'gaussian_pass', label: 'gaussianBlur',
       bindings: { blurIn: current, sigmas: sigmaTensor, blurOut: out, blur: { n: x.size, itemSize: x.size / x.shape[0], axisLength: x.shape[axis], axisStride: strides[axis] } },
-      workgroups: e.groups1D(x.size, 256),
+      workgroups: e.groups1D(x.size, WORKGROUP_SIZE),
     });
     if (current !== x) current.dispose();
     current = out;
@@ -143,7 +146,7 @@ export function changeIntensity(x: Tensor, changes: readonly IntensityChange[], 
   e.dispatch({
     shader: 'warp', entry: 'intensity_apply', label: 'changeIntensity', constants: { NOISE: noise ? 1 : 0 },
     bindings: { intensityIn: x, noise: noise ?? x, itemParams, intensityOut: out, intensity: { n: x.size, itemSize: x.size / x.shape[0] } },
-    workgroups: e.groups1D(x.size, 256),
+    workgroups: e.groups1D(x.size, WORKGROUP_SIZE),
   });
   itemParams.dispose();
   return out;
@@ -178,6 +181,6 @@ export function pasteBox(src: Tensor, srcItem: number, srcOrigin: readonly numbe
         extent: lift(extent, 1), srcShape: lift(srcShape, 1), srcOrigin: lift(srcOrigin, 0), dstShape: lift(dstShape, 1), dstOrigin: lift(dstOrigin, 0),
       },
     },
-    workgroups: e.groups1D(n, 256),
+    workgroups: e.groups1D(n, WORKGROUP_SIZE),
   });
 }

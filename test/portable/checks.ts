@@ -2,6 +2,7 @@
 // import only the runtime-agnostic entry and report plain objects, so each runner decides how to print them.
 // The centrepiece is a real training step: a linear model fitted by SGD, its gradient compared with the analytic one.
 import { Adam, add, mean, mul, scale, square, sub, sum, type Engine, type Tensor } from '../../src/index.ts';
+import { locateMessage, sourceLocation } from '../../src/engine/dispatch.ts';
 import { shaderSources } from '../../src/shaders.gen.ts';
 
 export interface CheckResult {
@@ -46,8 +47,9 @@ const checks: [string, Check][] = [
 ];
 
 // WebGPU implementations differ in WGSL strictness (wgpu's naga vs Dawn's Tint): this names the module, and the entry
-// point, that fails. Some rules are only checked once overrides are known, so every entry point becomes a pipeline
-// (overrides without a default get 0, which every shader here accepts as a valid choice).
+// point, that fails, with each error's file and line (the shader's own, or a file of shaders/common/ it includes).
+// Some rules are only checked once overrides are known, so every entry point becomes a pipeline (overrides without a
+// default get 0, which every shader here accepts as a valid choice).
 async function shadersCompile(e: Engine): Promise<Omit<CheckResult, 'name'>> {
   const failures: string[] = [];
   let pipelines = 0;
@@ -56,10 +58,12 @@ async function shadersCompile(e: Engine): Promise<Omit<CheckResult, 'name'>> {
     const module = e.device.createShaderModule({ label: name, code });
     const info = await module.getCompilationInfo();
     const error = await e.device.popErrorScope();
-    const messages = info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos} ${m.message}`);
+    const messages = info.messages
+      .filter((m) => m.type === 'error')
+      .map((m) => `${sourceLocation(name, code, m.lineNum)}:${m.linePos} ${m.message}`);
     if (error && messages.length === 0) messages.push(error.message);
     if (messages.length > 0) {
-      failures.push(`shaders/${name}.wgsl: ${messages.join('; ')}`);
+      failures.push(`shader ${name}: ${messages.join('; ')}`);
       continue;
     }
     const constants = Object.fromEntries([...code.matchAll(/^override\s+(\w+)\s*:\s*\w+\s*;/gm)].map((m) => [m[1], 0]));
@@ -67,7 +71,7 @@ async function shadersCompile(e: Engine): Promise<Omit<CheckResult, 'name'>> {
       e.device.pushErrorScope('validation');
       e.device.createComputePipeline({ label: `${name}.${entryPoint}`, layout: 'auto', compute: { module, entryPoint, constants } });
       const pipelineError = await e.device.popErrorScope();
-      if (pipelineError) failures.push(`shaders/${name}.wgsl, entry point ${entryPoint}: ${pipelineError.message}`);
+      if (pipelineError) failures.push(`shader ${name}, entry point ${entryPoint}: ${locateMessage(name, code, pipelineError.message)}`);
       pipelines++;
     }
   }
