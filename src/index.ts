@@ -43,3 +43,6 @@ export * from './models/registry.ts';
 export * from './train/predict.ts';
 export * from './train/validate.ts';
 export * from './train/tune.ts';
+export * from './train/layers.ts';
+export * from './train/run.ts';
+export * from './train/run-store.ts';

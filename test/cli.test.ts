@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelRegistry } from '../src/cli/run.ts';
+import type { ModelRegistry } from '../src/models/model.ts';
 import { registry } from '../src/models/registry.ts';
 import { syntheticBlobs, type Engine, type Tensor } from '../src/index.ts';
 import { decodeSafetensors } from '../src/train/checkpoint.ts';

@@ -11,6 +11,7 @@ import { modelFactories, presetConfig, registry } from '../src/models/registry.t
 import { readTensors, writeTensors } from '../src/train/checkpoint.ts';
 import { relError, rng, uniform } from './support/check.ts';
 import { testEngine } from './support/engine.ts';
+import { sumTerms } from '../src/train/trainer.ts';
 
 const tiny = { groups: 2, channelsPerGroup: 3, inputChannels: 4, dilations: [1, 2, 3], iterations: 2, stride: [2, 2], margin: 2, votingWindow: 2, dropout: 0 };
 
@@ -92,7 +93,7 @@ describe('rdcnet', () => {
     const losses: number[] = [];
     for (let step = 0; step < 12; step++) {
       const loss = e.tidy(() => {
-        const l = model.loss(batch, step);
+        const { total: l } = sumTerms(model.loss(batch, step), 'rdcnet');
         l.backward();
         opt.step();
         opt.zeroGrad();
@@ -251,7 +252,7 @@ describe('rdcnet', () => {
     e.resetPeak();
     const t0 = performance.now();
     const loss = e.tidy(() => {
-      const l = model.loss(batch, 0);
+      const { total: l } = sumTerms(model.loss(batch, 0), 'rdcnet');
       l.backward();
       opt.step();
       return l;

@@ -5,9 +5,9 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tuneRun } from '../src/cli/train.ts';
+import { tuneRun } from '../src/train/run.ts';
 import { RunFolder } from '../src/train/checkpoint-node.ts';
-import type { ModelRegistry } from '../src/cli/run.ts';
+import type { ModelRegistry } from '../src/models/model.ts';
 import {
   RDCNet, syntheticBlobs, tunePostprocess,
   type Engine, type InstanceModel, type NamedTensor, type Sample, type Spacing, type Tensor,

@@ -1,12 +1,13 @@
-// The `wgseg` command line: train, predict and eval. Bad input (a flag, a file, a folder) is one line on stderr naming
-// it and exit code 2; a training run that diverges exits 1; anything unexpected exits 1 with its message (and its stack
-// with WGSEG_DEBUG=1).
+// The `wgseg` command line: train, predict and eval. Bad input (a flag, a file, a folder, a run config) is one line on
+// stderr naming it and exit code 2; a training run that diverges exits 1; anything unexpected exits 1 with its message
+// (and its stack with WGSEG_DEBUG=1).
 import type { Engine } from '../engine/engine.ts';
+import type { ModelRegistry } from '../models/model.ts';
 import { DataError } from '../train/io-node.ts';
+import { ConfigError } from '../train/run.ts';
 import { UsageError } from './args.ts';
 import { evalHelp, evaluateFolders } from './eval.ts';
 import { predict, predictHelp } from './predict.ts';
-import type { ModelRegistry } from './run.ts';
 import { synth, synthHelp } from './synth.ts';
 import { train, trainHelp } from './train.ts';
 
@@ -67,7 +68,7 @@ export async function main(argv: string[], context: Partial<Context> = {}): Prom
     return await command.run(rest, ctx);
   } catch (e) {
     const err = e as Error;
-    if (e instanceof UsageError || e instanceof DataError) {
+    if (e instanceof UsageError || e instanceof DataError || e instanceof ConfigError) {
       ctx.stderr.write(`wgseg ${name}: ${err.message}\n`);
       return 2;
     }

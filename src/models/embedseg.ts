@@ -13,7 +13,7 @@ import { embedSegLoss } from '../kernels/embedseg-loss.ts';
 import { concat, reshape, slice } from '../kernels/shape.ts';
 import { removeSmallObjects } from '../kernels/voting.ts';
 import { BranchedERFNet, erfnetConfig, erfnetPresets, type ERFNetConfig } from './erfnet.ts';
-import type { InstanceModel, ModelFactory, NamedTensor, Spacing, TrainBatch } from './model.ts';
+import type { InstanceModel, ModelFactory, ModelSpec, NamedTensor, Spacing, TrainBatch } from './model.ts';
 
 /** What EmbedSeg adds to its network's config: loss weights and the clustering's thresholds. */
 export interface EmbedSegHeadConfig {
@@ -206,3 +206,22 @@ export function embeddingGrid(e: Engine, spatial: readonly number[], step: reado
 }
 
 export const createEmbedSeg: ModelFactory = (engine, config) => new EmbedSeg(engine, config);
+
+
+export const embedsegSpec: ModelSpec = {
+  kind: 'embedseg',
+  factory: createEmbedSeg,
+  presets: embedsegPresets,
+  presetsByNdim: { 2: ['paper', 'small'], 3: ['paper-3d', 'small-3d'] },
+  // EmbedSeg's code: Adam 5e-4 with weight decay 1e-4, poly decay, crops centred on objects, rot90 and flips only.
+  recipe: {
+    train: { lr: 5e-4, weightDecay: 1e-4, schedule: 'poly' },
+    data: {
+      crops: 'objects',
+      augment: { flip: true, rot90: true, affine: null, elastic: null, blur: null, offset: 0, gain: [1, 1], noise: null, clip: null },
+    },
+  },
+  tunes: ['seedThreshold'],
+  // One dilated block at dilation 1 and one block per stage: a reach of about 60 pixels, inside the 96-pixel margin.
+  tiny: (preset) => ({ ...preset, widths: [2, 4, 8], encoderBlocks: 1, dilations: [1], dilatedRepeats: 1, decoderBlocks: 1 }),
+};

@@ -3,6 +3,7 @@
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { Labels } from '../train/layers.ts';
+import type { TrainingRecipe } from '../train/run.ts';
 
 /** Voxel size per spatial axis in physical units ([y, x] in 2D, [z, y, x] in 3D). */
 export type Spacing = readonly number[];
@@ -78,9 +79,10 @@ export interface InstanceModel {
   /**
    * Instance labels [(D), H, W] (0 = background; layers where instances overlap) from the stitched outputs of one
    * whole image [1, K, ...] (reduceTile's where the model has one). `values` replaces config fields named by
-   * postprocessGrid() for this call (tuning tries them without a rebuild).
+   * postprocessGrid() for this call (tuning tries them without a rebuild). `size` is the image's spatial size, which
+   * the labels have (the outputs are ⌈size / outputStride⌉).
    */
-  postprocess(outputs: Tensor, spacing: Spacing, values?: Readonly<Record<string, number>>): Promise<Labels>;
+  postprocess(outputs: Tensor, spacing: Spacing, values?: Readonly<Record<string, number>>, size?: readonly number[]): Promise<Labels>;
 
   /**
    * Candidate values of the postprocessing parameters worth tuning on validation images after training, by config
@@ -94,3 +96,40 @@ export interface InstanceModel {
 
 /** Builds a model from its saved config (random weights; the checkpoint loader fills them). */
 export type ModelFactory = (engine: Engine, config: Record<string, unknown>) => InstanceModel;
+
+// What the pipeline knows about each model besides the model itself (src/models/registry.ts lists them).
+
+/** Named configs of a model, by preset name. */
+export type ModelPresets = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+
+/** One model for the pipeline: how to build it, its named configs and how its paper trains it. */
+export interface ModelSpec {
+  /** The `--model` name, InstanceModel.kind of what `factory` builds. */
+  readonly kind: string;
+  readonly factory: ModelFactory;
+  /** Named configs; the first is the default where nothing says which dimension the images have. */
+  readonly presets: ModelPresets;
+  /** The names of `presets` for 2D and for 3D images, in order: each list's first is that dimension's default. */
+  readonly presetsByNdim: Readonly<Record<2 | 3, readonly string[]>>;
+  /** How the model trains where a run's config does not say: its paper's optimizer, schedule, crops, augmentation. */
+  readonly recipe: TrainingRecipe;
+  /**
+   * The config fields tuned after training. Their candidates stay InstanceModel.postprocessGrid(), a method of the
+   * built model, because they depend on its config (RDCNet's voting window scales with its margin).
+   */
+  readonly tunes: readonly string[];
+  /**
+   * A preset shrunk for tests: the same structure (dimension, strides, heads) with widths and depths cut so that the
+   * contract test (test/contract.test.ts) runs in seconds on a software GPU, and with a receptive field that fits in
+   * the model's tileMargin, so tiled prediction must equal one untiled pass exactly.
+   */
+  readonly tiny: (preset: Readonly<Record<string, unknown>>) => Record<string, unknown>;
+}
+
+/** Models by kind, as the pipeline looks them up: what a list of ModelSpecs comes to (or a hand-made set, in tests). */
+export interface ModelRegistry {
+  factories: Readonly<Record<string, ModelFactory>>;
+  presets: Readonly<Record<string, ModelPresets>>;
+  recipes?: Readonly<Record<string, TrainingRecipe>>;
+  presetsByNdim?: Readonly<Record<string, ModelSpec['presetsByNdim']>>;
+}

@@ -14,7 +14,7 @@ import { dropout } from '../kernels/random.ts';
 import { concat, pad, reshape, slice } from '../kernels/shape.ts';
 import { softmax } from '../kernels/softmax.ts';
 import { houghVoting } from '../kernels/voting.ts';
-import type { InstanceModel, ModelFactory, NamedTensor, Spacing, TrainBatch } from './model.ts';
+import type { InstanceModel, ModelFactory, ModelSpec, NamedTensor, Spacing, TrainBatch } from './model.ts';
 
 export interface RDCNetConfig {
   ndim: 2 | 3;
@@ -267,12 +267,12 @@ export class RDCNet implements InstanceModel {
     return slice(probs, probs.shape.map((_, k) => (k === 1 ? 1 : 0)), [probs.shape[0], 1, ...probs.shape.slice(2)]);
   }
 
-  loss(batch: TrainBatch, step: number): Tensor {
+  /** The paper's two terms: soft Jaccard of the foreground, and the instance Jaccard of the embeddings. */
+  loss(batch: TrainBatch, step: number): { semantic: Tensor; embedding: Tensor } {
     const { images, labels, spacing } = batch;
     const { out } = this.forward(images, true, step);
     const { embeddings, probs } = this.heads(out, spacing);
-    const semantic = softJaccardLoss(probs, labels, { foreground: true });
-    return add(semantic, embeddingJaccardLoss(embeddings, labels, this.config.margin));
+    return { semantic: softJaccardLoss(probs, labels, { foreground: true }), embedding: embeddingJaccardLoss(embeddings, labels, this.config.margin) };
   }
 
   infer(images: Tensor): Tensor {
@@ -338,3 +338,16 @@ export class RDCNet implements InstanceModel {
 }
 
 export const createRDCNet: ModelFactory = (engine, config) => new RDCNet(engine, config);
+
+
+export const rdcnetSpec: ModelSpec = {
+  kind: 'rdcnet',
+  factory: createRDCNet,
+  presets: rdcnetPresets,
+  presetsByNdim: { 2: ['paper', 'small'], 3: ['paper-3d', 'small-3d'] },
+  // Adam with cosine decay 1e-3 → 1e-5 (the trainer's defaults), random crops, the supplement's augmentation.
+  recipe: {},
+  tunes: ['votingWindow', 'minCount'],
+  // One iteration at dilations 1 and 2 reaches about 4 state pixels, inside the margin of 2·2 + 1.
+  tiny: (preset) => ({ ...preset, groups: 2, channelsPerGroup: 2, inputChannels: 4, dilations: [1, 2], iterations: 1, margin: 3, votingWindow: 3 }),
+};

@@ -1,4 +1,4 @@
-// Checkpoint files on disk (Node): atomic writes and the run folder the trainer keeps.
+// Checkpoint files on disk (Node): atomic writes and the run folder the trainer keeps (a RunStore, run-store.ts).
 //   RUN/config.json          what rebuilds the model and the data pipeline (RunConfig)
 //   RUN/last.safetensors     weights after the last saved step
 //   RUN/optimizer.safetensors Adam's moments at that step
@@ -6,8 +6,9 @@
 //   RUN/best.safetensors     weights at the best validation score
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { readJSON, type RunStore } from './run-store.ts';
 
 /** A temporary file beside `path` (same folder, so the rename is atomic), hidden from directory listings by name. */
 export function temporaryPath(path: string): string {
@@ -43,7 +44,7 @@ export async function writeFilesAtomic(files: { path: string; data: Uint8Array |
 export const writeFileAtomic = (path: string, data: Uint8Array | string): Promise<void> => writeFilesAtomic([{ path, data }]);
 
 /** The files of a run folder; reads name the file in their errors. */
-export class RunFolder {
+export class RunFolder implements RunStore {
   constructor(readonly dir: string) {}
 
   path(file: string): string {
@@ -62,19 +63,13 @@ export class RunFolder {
     }
   }
 
-  async readJSON<T>(file: string): Promise<T> {
-    const text = new TextDecoder().decode(await this.read(file));
-    try {
-      return JSON.parse(text) as T;
-    } catch (e) {
-      throw new Error(`${this.path(file)}: not valid JSON (${(e as Error).message})`);
-    }
+  readJSON<T>(file: string): Promise<T> {
+    return readJSON<T>(this, file);
   }
 
-  /** Writes the named files atomically, in order. */
+  /** Writes the named files atomically, in order; the folder is created first. */
   async write(files: Record<string, Uint8Array | string>): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
     await writeFilesAtomic(Object.entries(files).map(([file, data]) => ({ path: this.path(file), data })));
   }
 }
-
-export const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;

@@ -7,7 +7,7 @@
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { pasteBox, translation, warpInto } from '../kernels/warp.ts';
-import type { InstanceModel, Spacing } from '../models/model.ts';
+import type { InstanceModel } from '../models/model.ts';
 import type { Labels } from './layers.ts';
 import type { ImageVolume } from './volume.ts';
 
@@ -154,16 +154,16 @@ export async function predictImage(
   e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions = {}, postprocessValues?: Readonly<Record<string, number>>,
 ): Promise<Labels> {
   const outputs = await predictOutputs(e, model, image, options);
-  return postprocessOutputs(e, model, outputs, image.spacing, postprocessValues).finally(() => outputs.dispose());
+  return postprocessOutputs(e, model, outputs, image, postprocessValues).finally(() => outputs.dispose());
 }
 
-/** model.postprocess of stitched raw outputs, its temporaries freed; the outputs stay the caller's. */
+/** model.postprocess of the stitched outputs of `image`, its temporaries freed; the outputs stay the caller's. */
 export async function postprocessOutputs(
-  e: Engine, model: InstanceModel, outputs: Tensor, spacing: Spacing, postprocessValues?: Readonly<Record<string, number>>,
+  e: Engine, model: InstanceModel, outputs: Tensor, image: Pick<ImageVolume, 'shape' | 'spacing'>, postprocessValues?: Readonly<Record<string, number>>,
 ): Promise<Labels> {
   const scope = e.beginScope();
   try {
-    return await model.postprocess(outputs, spacing, postprocessValues);
+    return await model.postprocess(outputs, image.spacing, postprocessValues, image.shape.slice(1));
   } finally {
     scope.end();
   }

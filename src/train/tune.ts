@@ -59,7 +59,7 @@ export async function tunePostprocess(
     const outputs = await predictOutputs(e, model, image, options);
     try {
       for (const [i, values] of combinations.entries()) {
-        perCombination[i].push(evaluateImage(labelsOf(labels), await postprocessOutputs(e, model, outputs, image.spacing, values)));
+        perCombination[i].push(evaluateImage(labelsOf(labels), await postprocessOutputs(e, model, outputs, image, values)));
       }
     } finally {
       outputs.dispose();
