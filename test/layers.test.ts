@@ -37,6 +37,16 @@ describe('layers', () => {
     expect(labelsOf({ data: plain })).toBe(plain);
   });
 
+  it('handles whole images (696×520 per-worm masks overflowed the call stack once)', () => {
+    const size = 696 * 520;
+    const one = new Uint8Array(size).fill(1);
+    const two = new Uint8Array(size);
+    two[size - 1] = 255;
+    const l = layersFromMasks([one, two], size);
+    expect(l.layers).toBe(2);
+    expect([l.data[size - 1], l.data[2 * size - 1], l.data[size]]).toEqual([1, 2, 0]);
+  });
+
   it('puts any stack of label images in canonical form (order, duplicates, -1) and pads layers', () => {
     // Pixel 0: ids 5 and 2 (unordered); pixel 1: 7 twice; pixel 2: -1 in the upper layer; pixel 3: empty.
     const stack = Int32Array.of(5, 7, 0, 0, 2, 7, -1, 0);

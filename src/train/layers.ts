@@ -72,7 +72,9 @@ export function layersFromMasks(masks: readonly ArrayLike<number>[], size: numbe
     if (mask.length !== size) throw new Error(`layersFromMasks: mask ${k + 1} has ${mask.length} pixels, expected ${size}`);
     for (let i = 0; i < size; i++) if (mask[i] !== 0) count[i]++;
   });
-  const layers = Math.max(1, ...count);
+  // A loop, not Math.max(...count): a spread of a whole image's pixels overflows the call stack.
+  let layers = 1;
+  for (let i = 0; i < size; i++) if (count[i] > layers) layers = count[i];
   const data = new Int32Array(layers * size);
   const filled = new Uint8Array(size);
   // Ids ascend with k, so appending each instance to the next free layer keeps every pixel's ids sorted.
