@@ -3,12 +3,12 @@
 // iteration then picks the unclustered entry with the highest seed, builds its proposal and accepts or rejects it,
 // without a readback: the loop's scalars live in `state`, and once `state[DONE]` is set every kernel is a no-op.
 // Embedding channel d of pixel i is embedding[d * n + i]; of list entry k, fgEmbedding[d * count + k].
-// Chunk kernels cover CHUNK = 1024 pixels or entries per workgroup (256 invocations × 4); their workgroup index folds
-// over y when more than 65535 are needed: chunk = wid.x + wid.y * num_workgroups.x.
+// #include "common/index.wgsl"
+// #include "common/workgroup.wgsl"
 
-const WG = 256u;
-const ITEMS = 4u;
+// Pixels or list entries per workgroup of the chunk kernels, ITEMS per invocation; the chunk is the workgroup index.
 const CHUNK = 1024u;
+const ITEMS = CHUNK / WORKGROUP_SIZE;
 const NONE = 0xffffffffu;
 
 // Slots of `state`.
@@ -26,6 +26,8 @@ const ACCEPT = 5u;
 const LEFT = 6u;
 // Foreground pixels (the list's length), written by scan_foreground.
 const COUNT = 7u;
+// The length of `state`.
+const STATE_SLOTS = 8u;
 
 struct ClusterParams {
   // Pixels of the image.
@@ -49,7 +51,7 @@ struct ClusterParams {
 @group(0) @binding(2) var<storage, read> sigma: array<f32>;
 @group(0) @binding(3) var<storage, read> seed: array<f32>;
 @group(0) @binding(4) var<storage, read_write> chunkOffsets: array<u32>;
-@group(0) @binding(5) var<storage, read_write> state: array<atomic<u32>>;
+@group(0) @binding(5) var<storage, read_write> state: array<atomic<u32>, STATE_SLOTS>;
 @group(0) @binding(6) var<storage, read_write> fgPixel: array<u32>;
 @group(0) @binding(7) var<storage, read_write> fgSeed: array<f32>;
 @group(0) @binding(8) var<storage, read_write> fgEmbedding: array<f32>;
@@ -63,15 +65,10 @@ struct ClusterParams {
 @group(0) @binding(15) var<storage, read_write> labels: array<i32>;
 
 var<workgroup> wgDone: u32;
-var<workgroup> wgScan: array<u32, WG>;
-var<workgroup> wgValue: array<f32, WG>;
-var<workgroup> wgIndex: array<u32, WG>;
+var<workgroup> wgValue: array<f32, WORKGROUP_SIZE>;
+var<workgroup> wgIndex: array<u32, WORKGROUP_SIZE>;
 var<workgroup> wgSize: atomic<u32>;
 var<workgroup> wgUnclustered: atomic<u32>;
-
-fn chunk_of(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return wid.x + wid.y * nwg.x;
-}
 
 fn is_foreground(i: u32) -> bool {
   return seed[i] > params.fgThreshold;
@@ -82,23 +79,6 @@ fn is_foreground(i: u32) -> bool {
 fn loop_done(lid: u32) -> bool {
   if (lid == 0u) { wgDone = atomicLoad(&state[DONE]); }
   return workgroupUniformLoad(&wgDone) != 0u;
-}
-
-// Exclusive prefix sum of `value` over the workgroup (Hillis–Steele in workgroup memory), and the workgroup's total;
-// every invocation gets both.
-fn workgroup_exclusive_scan(lid: u32, value: u32) -> vec2<u32> {
-  wgScan[lid] = value;
-  workgroupBarrier();
-  for (var step = 1u; step < WG; step *= 2u) {
-    var add = 0u;
-    if (lid >= step) { add = wgScan[lid - step]; }
-    workgroupBarrier();
-    wgScan[lid] += add;
-    workgroupBarrier();
-  }
-  let result = vec2(wgScan[lid] - value, wgScan[WG - 1u]);
-  workgroupBarrier();
-  return result;
 }
 
 struct Candidate {
@@ -118,7 +98,7 @@ fn workgroup_best(lid: u32, own: Candidate) -> Candidate {
   wgValue[lid] = own.value;
   wgIndex[lid] = own.index;
   workgroupBarrier();
-  for (var half = WG / 2u; half > 0u; half /= 2u) {
+  for (var half = WORKGROUP_SIZE / 2u; half > 0u; half /= 2u) {
     if (lid < half) {
       let other = Candidate(wgValue[lid + half], wgIndex[lid + half]);
       if (better(other, Candidate(wgValue[lid], wgIndex[lid]))) {
@@ -135,15 +115,15 @@ fn workgroup_best(lid: u32, own: Candidate) -> Candidate {
 
 // ---- compaction of the foreground --------------------------------------------------------------------------------------
 
-// Each invocation counts the foreground among 4 pixels; chunkOffsets[chunk] gets the chunk's count.
-@compute @workgroup_size(WG)
+// Each invocation counts the foreground among ITEMS pixels; chunkOffsets[chunk] gets the chunk's count.
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn count_foreground(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_index) lid: u32) {
-  let chunk = chunk_of(wid, nwg);
+  let chunk = workgroup_index(wid, nwg);
   if (chunk >= params.chunks) { return; }
   var own = 0u;
   for (var j = 0u; j < ITEMS; j++) {
-    let i = chunk * CHUNK + j * WG + lid;
+    let i = chunk * CHUNK + j * WORKGROUP_SIZE + lid;
     if (i < params.n && is_foreground(i)) { own++; }
   }
   // wgSize starts at zero (workgroup memory is zero-initialized).
@@ -152,16 +132,16 @@ fn count_foreground(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   if (lid == 0u) { chunkOffsets[chunk] = atomicLoad(&wgSize); }
 }
 
-// The single workgroup turns the chunk counts into exclusive offsets, 256 at a time with a carry, and stores the
+// The single workgroup turns the chunk counts into exclusive offsets, WORKGROUP_SIZE at a time with a carry, and stores the
 // total as the list's length and the number of unclustered pixels.
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn scan_foreground(@builtin(local_invocation_index) lid: u32) {
   var carry = 0u;
-  for (var first = 0u; first < params.chunks; first += WG) {
+  for (var first = 0u; first < params.chunks; first += WORKGROUP_SIZE) {
     let b = first + lid;
     var own = 0u;
     if (b < params.chunks) { own = chunkOffsets[b]; }
-    let scan = workgroup_exclusive_scan(lid, own);
+    let scan = workgroup_exclusive_scan_u32(lid, own);
     if (b < params.chunks) { chunkOffsets[b] = carry + scan.x; }
     carry += scan.y;
   }
@@ -171,12 +151,12 @@ fn scan_foreground(@builtin(local_invocation_index) lid: u32) {
   }
 }
 
-// Each invocation copies its 4 consecutive pixels that are foreground to the list, in pixel order: the pixel index,
+// Each invocation copies its ITEMS consecutive pixels that are foreground to the list, in pixel order: the pixel index,
 // seed and embedding, with the entry unclustered, outside any proposal and unlabelled.
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn compact_foreground(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) lid: u32) {
-  let chunk = chunk_of(wid, nwg);
+  let chunk = workgroup_index(wid, nwg);
   if (chunk >= params.chunks) { return; }
   let first = chunk * CHUNK + lid * ITEMS;
   var own = 0u;
@@ -184,7 +164,7 @@ fn compact_foreground(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let i = first + j;
     if (i < params.n && is_foreground(i)) { own++; }
   }
-  var k = chunkOffsets[chunk] + workgroup_exclusive_scan(lid, own).x;
+  var k = chunkOffsets[chunk] + workgroup_exclusive_scan_u32(lid, own).x;
   for (var j = 0u; j < ITEMS; j++) {
     let i = first + j;
     if (i >= params.n || !is_foreground(i)) { continue; }
@@ -203,11 +183,11 @@ fn compact_foreground(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
 // The single workgroup reduces the per-chunk best candidates. Its invocation 0 ends the loop when too few pixels are
 // unclustered or the best seed is below the threshold; otherwise it makes that entry the seed, marks it clustered,
 // resets the proposal's counters and stores the seed's embedding and bandwidth.
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn select_seed(@builtin(local_invocation_index) lid: u32) {
   if (loop_done(lid)) { return; }
   var own = Candidate(0.0, NONE);
-  for (var b = lid; b < params.chunks; b += WG) {
+  for (var b = lid; b < params.chunks; b += WORKGROUP_SIZE) {
     let c = Candidate(partialValue[b], partialIndex[b]);
     if (better(c, own)) { own = c; }
   }
@@ -230,19 +210,19 @@ fn select_seed(@builtin(local_invocation_index) lid: u32) {
   }
 }
 
-// Each invocation tests 4 list entries against the seed: in the proposal when exp(−Σ_d (e_d − c_d)²·s_d) > 0.5. The
+// Each invocation tests ITEMS list entries against the seed: in the proposal when exp(−Σ_d (e_d − c_d)²·s_d) > 0.5. The
 // workgroup adds how many are in it, and how many of those are unclustered, to the proposal's counters.
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn build_proposal(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) lid: u32) {
   if (loop_done(lid)) { return; }
-  let chunk = chunk_of(wid, nwg);
+  let chunk = workgroup_index(wid, nwg);
   if (chunk >= params.chunks) { return; }
   // wgSize and wgUnclustered start at zero (workgroup memory is zero-initialized).
   var size = 0u;
   var fresh = 0u;
   for (var j = 0u; j < ITEMS; j++) {
-    let k = chunk * CHUNK + j * WG + lid;
+    let k = chunk * CHUNK + j * WORKGROUP_SIZE + lid;
     if (k >= params.count) { break; }
     var distance = 0.0;
     for (var d = 0u; d < params.ndim; d++) {
@@ -279,20 +259,20 @@ fn decide() {
   atomicSub(&state[LEFT], fresh);
 }
 
-// Each invocation applies the decision to 4 list entries (an accepted proposal overwrites earlier labels; every
+// Each invocation applies the decision to ITEMS list entries (an accepted proposal overwrites earlier labels; every
 // proposal entry becomes clustered), then the workgroup stores its best unclustered candidate for the next
 // select_seed. Before the first iteration no entry is in a proposal, and this only finds the candidates.
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn assign(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
   if (loop_done(lid)) { return; }
-  let chunk = chunk_of(wid, nwg);
+  let chunk = workgroup_index(wid, nwg);
   if (chunk >= params.chunks) { return; }
   let accept = atomicLoad(&state[ACCEPT]) != 0u;
   let id = i32(atomicLoad(&state[INSTANCES]));
   var own = Candidate(0.0, NONE);
   for (var j = 0u; j < ITEMS; j++) {
-    let k = chunk * CHUNK + j * WG + lid;
+    let k = chunk * CHUNK + j * WORKGROUP_SIZE + lid;
     if (k >= params.count) { break; }
     if (inProposal[k] != 0u) {
       if (accept) { fgLabel[k] = id; }
@@ -311,13 +291,13 @@ fn assign(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 
 // ---- result ------------------------------------------------------------------------------------------------------------
 
-// Each invocation writes the labels of 4 list entries to their pixels (the rest of `labels` is zero).
-@compute @workgroup_size(WG)
+// Each invocation writes the labels of ITEMS list entries to their pixels (the rest of `labels` is zero).
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn scatter_labels(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) lid: u32) {
-  let chunk = chunk_of(wid, nwg);
+  let chunk = workgroup_index(wid, nwg);
   for (var j = 0u; j < ITEMS; j++) {
-    let k = chunk * CHUNK + j * WG + lid;
+    let k = chunk * CHUNK + j * WORKGROUP_SIZE + lid;
     if (k < params.count) { labels[fgPixel[k]] = fgLabel[k]; }
   }
 }

@@ -1,5 +1,7 @@
-// Elementwise ops on f32. The op is an override constant, so each (entry, OP) pair compiles to a branch-free kernel.
-// 1D dispatches fold over y beyond 65535 workgroups: i = gid.x + gid.y * num_workgroups.x * 256.
+// Elementwise ops on f32. The op is an override constant, so each (entry, OP) pair compiles to a branch-free kernel;
+// the op codes below are the ones src/kernels/elementwise.ts passes (it reads them from shaderConstants).
+// #include "common/index.wgsl"
+// #include "common/math.wgsl"
 
 // Unary ops y = f(x; alpha) and their derivatives.
 const NEG = 0u;
@@ -45,14 +47,14 @@ struct UnaryParams {
   beta: f32,
 }
 
-// Up to 8 dimensions; strides of a broadcast dimension are 0. condStrides index where_forward's condition.
+// Up to MAX_DIMS dimensions; strides of a broadcast dimension are 0. condStrides index where_forward's condition.
 struct BinaryParams {
   n: u32,
   rank: u32,
-  shape: array<vec4<u32>, 2>,
-  aStrides: array<vec4<u32>, 2>,
-  bStrides: array<vec4<u32>, 2>,
-  condStrides: array<vec4<u32>, 2>,
+  shape: Dims,
+  aStrides: Dims,
+  bStrides: Dims,
+  condStrides: Dims,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -64,17 +66,6 @@ struct BinaryParams {
 @group(0) @binding(6) var<storage, read> b: array<f32>;
 @group(0) @binding(7) var<uniform> binary: BinaryParams;
 @group(0) @binding(8) var<storage, read> cond: array<f32>;
-
-// e^v to about 1 ulp on every adapter (the built-in exp may be off by 3 + 2|v| ulp, 1e-6 relative at |v| = 30 on
-// lavapipe). w = k ln2 + r with |r| <= ln2/2; k ln2_hi is exact (ln2_hi has 16 significant bits), and Taylor to r^7
-// leaves under 6e-9 relative. e^-104 rounds to 0 and e^89 to inf; results below 2^-126 may flush to zero.
-fn exp_accurate(v: f32) -> f32 {
-  let w = clamp(v, -104.0, 89.0);
-  let k = round(w * 1.44269504);
-  let r = (w - k * 0.693145751953125) - k * 1.42860677e-6;
-  let p = 1.0 + r * (1.0 + r * (1.0 / 2.0 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-  return ldexp(p, i32(k));
-}
 
 // log(1 + t) for t >= 0 without the built-in log's error near 1 (lavapipe's log(1 + t) is off by up to 100% for
 // t < 1e-7, and the log(u) t / (u - 1) correction inherits that): for t <= 1, log(1 + t) = 2 atanh(s) with
@@ -95,22 +86,6 @@ fn softplus(v: f32) -> f32 {
 fn sigmoid(v: f32) -> f32 {
   let e = exp_accurate(-abs(v));
   return select(e, 1.0, v >= 0.0) / (1.0 + e);
-}
-
-// tanh to about 1 ulp on every adapter (lavapipe's built-in loses all precision for |v| < 1e-6): below 0.5 the odd
-// Taylor series to v^17 (under 1e-9 relative there); above, 1 - 2 / (e^2|v| + 1), where 2 / (e^2|v| + 1) <= 0.54 so
-// the subtraction cancels nothing, and |v| >= 10 is 1 in f32.
-fn tanh_accurate(v: f32) -> f32 {
-  let u = abs(v);
-  var t: f32;
-  if (u < 0.5) {
-    let u2 = u * u;
-    t = u * (1.0 + u2 * (-1.0 / 3.0 + u2 * (2.0 / 15.0 + u2 * (-17.0 / 315.0 + u2 * (62.0 / 2835.0 + u2 * (-1382.0 / 155925.0
-      + u2 * (21844.0 / 6081075.0 + u2 * (-929569.0 / 638512875.0 + u2 * (6404582.0 / 10854718875.0)))))))));
-  } else {
-    t = 1.0 - 2.0 / (exp_accurate(2.0 * min(u, 10.0)) + 1.0);
-  }
-  return select(t, -t, v < 0.0);
 }
 
 fn apply_unary(v: f32, alpha: f32, beta: f32) -> f32 {
@@ -182,24 +157,19 @@ fn apply_binary(u: f32, v: f32) -> f32 {
 // SIMD lane and its fixed cost dominates a one-element body; on GPUs it costs nothing.
 const PER_INVOCATION = 4u;
 
-// The first of the invocation's elements (the 1D index folds over y beyond 65535 workgroups).
-fn first_element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return (gid.x + gid.y * nwg.x * 256u) * PER_INVOCATION;
-}
-
 // Elements first..first+3: out[i] = f(x[i]).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn unary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let first = first_element(gid, nwg);
+  let first = flat_index(gid, nwg) * PER_INVOCATION;
   for (var i = first; i < min(first + PER_INVOCATION, unary.n); i++) {
     out[i] = apply_unary(x[i], unary.alpha, unary.beta);
   }
 }
 
 // Input-gradient elements first..first+3: out[i] = gy[i] * f'(x[i]) (using the saved output y where cheaper).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn unary_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let first = first_element(gid, nwg);
+  let first = flat_index(gid, nwg) * PER_INVOCATION;
   for (var i = first; i < min(first + PER_INVOCATION, unary.n); i++) {
     out[i] = gy[i] * unary_derivative(x[i], y[i], unary.alpha, unary.beta);
   }
@@ -207,7 +177,7 @@ fn unary_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 
 // Broadcast coordinates of output element i: decomposed once per invocation, then carried from element to element.
 struct Cursor {
-  coord: array<u32, 8>,
+  coord: array<u32, MAX_DIMS>,
   ia: u32,
   ib: u32,
   ic: u32,
@@ -218,12 +188,12 @@ fn cursor_at(i: u32) -> Cursor {
   var rest = i;
   for (var d = i32(binary.rank) - 1; d >= 0; d--) {
     let k = u32(d);
-    let extent = binary.shape[k / 4u][k % 4u];
+    let extent = dim(binary.shape, k);
     c.coord[k] = rest % extent;
     rest = rest / extent;
-    c.ia += c.coord[k] * binary.aStrides[k / 4u][k % 4u];
-    c.ib += c.coord[k] * binary.bStrides[k / 4u][k % 4u];
-    c.ic += c.coord[k] * binary.condStrides[k / 4u][k % 4u];
+    c.ia += c.coord[k] * dim(binary.aStrides, k);
+    c.ib += c.coord[k] * dim(binary.bStrides, k);
+    c.ic += c.coord[k] * dim(binary.condStrides, k);
   }
   return c;
 }
@@ -232,14 +202,14 @@ fn cursor_at(i: u32) -> Cursor {
 fn advance(c: ptr<function, Cursor>) {
   for (var d = i32(binary.rank) - 1; d >= 0; d--) {
     let k = u32(d);
-    let sa = binary.aStrides[k / 4u][k % 4u];
-    let sb = binary.bStrides[k / 4u][k % 4u];
-    let sc = binary.condStrides[k / 4u][k % 4u];
+    let sa = dim(binary.aStrides, k);
+    let sb = dim(binary.bStrides, k);
+    let sc = dim(binary.condStrides, k);
     (*c).coord[k] += 1u;
     (*c).ia += sa;
     (*c).ib += sb;
     (*c).ic += sc;
-    if ((*c).coord[k] < binary.shape[k / 4u][k % 4u]) { return; }
+    if ((*c).coord[k] < dim(binary.shape, k)) { return; }
     (*c).ia -= (*c).coord[k] * sa;
     (*c).ib -= (*c).coord[k] * sb;
     (*c).ic -= (*c).coord[k] * sc;
@@ -248,9 +218,9 @@ fn advance(c: ptr<function, Cursor>) {
 }
 
 // Output elements first..first+3: out[i] = a[ia] op b[ib], with ia, ib following broadcast strides.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn binary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let first = first_element(gid, nwg);
+  let first = flat_index(gid, nwg) * PER_INVOCATION;
   let end = min(first + PER_INVOCATION, binary.n);
   if (!BROADCAST) {
     for (var i = first; i < end; i++) { out[i] = apply_binary(a[i], b[i]); }
@@ -265,9 +235,9 @@ fn binary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 }
 
 // Output elements first..first+3 of a broadcast: out[i] = a[ia] (the binary indexing with a alone).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn broadcast_to(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let first = first_element(gid, nwg);
+  let first = flat_index(gid, nwg) * PER_INVOCATION;
   let end = min(first + PER_INVOCATION, binary.n);
   if (first >= end) { return; }
   var c = cursor_at(first);
@@ -278,9 +248,9 @@ fn broadcast_to(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 }
 
 // Output elements first..first+3: out[i] = a[ia] where cond[ic] != 0, else b[ib] (the binary indexing plus cond).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn where_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let first = first_element(gid, nwg);
+  let first = flat_index(gid, nwg) * PER_INVOCATION;
   let end = min(first + PER_INVOCATION, binary.n);
   if (!BROADCAST) {
     for (var i = first; i < end; i++) { out[i] = select(b[i], a[i], cond[i] != 0.0); }

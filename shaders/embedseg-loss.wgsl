@@ -1,14 +1,15 @@
 // EmbedSeg's loss (src/kernels/embedseg-loss.ts; SPEC.md "EmbedSeg"): the per-instance parts on the GPU.
 // prediction [N, 2D+1, P] (P pixels per item; channels: D offsets (x, y, z), D bandwidth logits σ, the seed logit);
-// ids [N, P] from instanceIds (shaders/jaccard.wgsl): an instance pixel's id k within its item, −1 background, −2
+// ids [N, P] from instanceIds (shaders/instance.wgsl): an instance pixel's id k within its item, −1 background, −2
 // ignored. Instance k of item n is row r = rowStart[n] + k of every per-instance array (R rows).
 // Pixel p's grid coordinate g(p) is its index along each axis times the grid spacing; its embedding is
 // e(p) = tanh(offset(p)) + g(p). Instance r's Gaussian is dist_r(p) = exp(−Σ_d (e_d(p) − c_rd)²·S_rd) with c_r = g of
-// its medoid pixel and the bandwidth S_r = exp(10·σ̄_r), σ̄_r the mean σ over its pixels.
-// 1D dispatches fold over y beyond 65535 workgroups: i = gid.x + gid.y * num_workgroups.x * 256; per-row workgroups
-// likewise: r = wid.x + wid.y * num_workgroups.x.
+// its medoid pixel and the bandwidth S_r = exp(10·σ̄_r), σ̄_r the mean σ over its pixels. tanh is the elementwise op's
+// (common/math.wgsl), so the loss sees the embeddings EmbedSeg's forward computes.
+// #include "common/index.wgsl"
+// #include "common/workgroup.wgsl"
+// #include "common/math.wgsl"
 
-const WG: u32 = 256u;
 const BACKGROUND: i32 = -1;
 const IGNORED: i32 = -2;
 // The logit of ignored pixels in every instance row: its hinge error 1 + z = −1 lies below every scored pixel's
@@ -74,36 +75,11 @@ struct Params {
 @group(0) @binding(20) var<storage, read_write> gsigmaMeans: array<f32>;
 @group(0) @binding(21) var<storage, read_write> gprediction: array<f32>;
 
-var<workgroup> partial: array<vec4<f32>, 256>;
-var<workgroup> scan: array<u32, 256>;
-var<workgroup> best: array<vec2<u32>, 256>;
+var<workgroup> best: array<vec2<u32>, WORKGROUP_SIZE>;
 
-fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 256u;
-}
-
-fn row_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return wid.x + wid.y * nwg.x;
-}
-
-// The sum of v over the workgroup, returned to every invocation. Call from uniform control flow.
-fn workgroup_sum(lid: u32, v: vec4<f32>) -> vec4<f32> {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}
-
-// Pixel p's index along x, y, z.
+// Pixel p's index along x, y, z (the embedding channels' order; coords3 gives (z, y, x)).
 fn coords(p: u32) -> vec3<u32> {
-  let w = params.extent.x;
-  let h = params.extent.y;
-  return vec3<u32>(p % w, (p / w) % h, p / (w * h));
+  return coords3(p, params.extent.zyx).zyx;
 }
 
 fn grid(p: u32) -> vec3<f32> {
@@ -117,7 +93,7 @@ fn channel(n: u32, c: u32, p: u32) -> u32 {
 // tanh of pixel p's offsets (0 beyond dims).
 fn offsets_tanh(n: u32, p: u32) -> vec3<f32> {
   var t = vec3<f32>(0.0);
-  for (var d = 0u; d < params.dims; d++) { t[d] = tanh(prediction[channel(n, d, p)]); }
+  for (var d = 0u; d < params.dims; d++) { t[d] = tanh_accurate(prediction[channel(n, d, p)]); }
   return t;
 }
 
@@ -151,7 +127,7 @@ fn gaussian(d: vec3<f32>, s: vec3<f32>) -> f32 {
 // ---- medoids --------------------------------------------------------------------------------------------------------
 
 // One invocation per pixel: counts an instance pixel into its instance's size.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn instance_sizes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let q = flat_index(gid, nwg);
   if (q >= params.items * params.pixels) { return; }
@@ -160,32 +136,23 @@ fn instance_sizes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   atomicAdd(&sizeCounts[rowStart[q / params.pixels] + u32(k)], 1u);
 }
 
-// One workgroup: offsets = the exclusive prefix sum of sizes over all rows, 256 rows per step (Hillis–Steele scan).
-@compute @workgroup_size(256)
+// One workgroup: offsets = the exclusive prefix sum of sizes over all rows, WORKGROUP_SIZE rows per step.
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn member_offsets(@builtin(local_invocation_index) lid: u32) {
   var carry = 0u;
-  for (var base = 0u; base < params.rows; base += WG) {
+  for (var base = 0u; base < params.rows; base += WORKGROUP_SIZE) {
     let r = base + lid;
     var size = 0u;
     if (r < params.rows) { size = sizes[r]; }
-    scan[lid] = size;
-    workgroupBarrier();
-    for (var offset = 1u; offset < WG; offset <<= 1u) {
-      var v = 0u;
-      if (lid >= offset) { v = scan[lid - offset]; }
-      workgroupBarrier();
-      scan[lid] += v;
-      workgroupBarrier();
-    }
-    if (r < params.rows) { offsets[r] = carry + scan[lid] - size; }
-    carry += scan[WG - 1u];
-    workgroupBarrier();
+    let scan = workgroup_exclusive_scan_u32(lid, size);
+    if (r < params.rows) { offsets[r] = carry + scan.x; }
+    carry += scan.y;
   }
   if (lid == 0u) { offsets[params.rows] = carry; }
 }
 
 // One invocation per pixel: an instance pixel takes the next free place in its instance's part of members.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn member_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let q = flat_index(gid, nwg);
   if (q >= params.items * params.pixels) { return; }
@@ -207,7 +174,7 @@ fn member_coords(t: u32) -> vec3<f32> {
 
 // One invocation per entry t of members (pixel q of instance r): Σ over r's pixels of the grid distance to q, each
 // distance in fixed point with 2^31 / (|r|·diagonal) units per grid unit.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn medoid_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = flat_index(gid, nwg);
   if (t >= offsets[params.rows]) { return; }
@@ -231,19 +198,19 @@ fn before(a: vec2<u32>, b: vec2<u32>) -> bool {
 
 // One workgroup per instance row r: its medoid, the pixel with the smallest distance sum (the lowest pixel index among
 // equal sums).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn medoid_argmin(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
-  let r = row_index(wid, nwg);
+  let r = workgroup_index(wid, nwg);
   if (r >= params.rows) { return; }
   var mine = vec2<u32>(0xffffffffu);
-  for (var t = offsets[r] + lid; t < offsets[r + 1u]; t += WG) {
+  for (var t = offsets[r] + lid; t < offsets[r + 1u]; t += WORKGROUP_SIZE) {
     let candidate = vec2<u32>(medoidSums[t], members[t]);
     if (before(candidate, mine)) { mine = candidate; }
   }
   best[lid] = mine;
   workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride >>= 1u) {
     if (lid < stride && before(best[lid + stride], best[lid])) { best[lid] = best[lid + stride]; }
     workgroupBarrier();
   }
@@ -254,15 +221,15 @@ fn medoid_argmin(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 
 // One workgroup per instance row r (instance k of item n): σ̄_r, the mean σ over its pixels in pixel order, and its
 // Gaussian: the centre c_r = g(medoid) and the bandwidth S_r = exp(10·σ̄_r) on the embedding channels.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn sigma_means(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-  let r = row_index(wid, nwg);
+  let r = workgroup_index(wid, nwg);
   if (r >= params.rows) { return; }
   let n = rowItem[r];
   let k = i32(r - rowStart[n]);
   var acc = vec4<f32>(0.0);
-  for (var p = lid; p < params.pixels; p += WG) {
+  for (var p = lid; p < params.pixels; p += WORKGROUP_SIZE) {
     if (ids[n * params.pixels + p] == k) { acc += vec4<f32>(sigmas(n, p), 0.0); }
   }
   let total = workgroup_sum(lid, acc) / f32(sizes[r]);
@@ -284,7 +251,7 @@ fn sigma_means(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 
 // One invocation per pixel (n, p): its column of every instance row of item n, logits 2·dist_r(p) − 1 (IGNORED_LOGIT
 // where ignored) and masks [p in instance r].
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn instance_logits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let q = flat_index(gid, nwg);
   if (q >= params.items * params.pixels) { return; }
@@ -302,7 +269,7 @@ fn instance_logits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 
 // One invocation per pixel (n, p): its seed and var terms. Background: seedScale·s²; instance pixel of row r (of K_n):
 // seedScale·foregroundWeight·(s − dist_r)² + varScale/(K_n·|r|)·Σ_d (σ_d − σ̄_rd)²; ignored: 0 (s = sigmoid(seed logit)).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn pixel_terms(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let q = flat_index(gid, nwg);
   if (q >= params.items * params.pixels) { return; }
@@ -328,7 +295,7 @@ fn pixel_terms(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 
 // One invocation per pixel (n, p): the gradient of the pixel terms (gterms = dL/dterm) for all its channels. dist and
 // σ̄ are constants here (detached, as in the reference); offsets get 0.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn pixel_terms_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let q = flat_index(gid, nwg);
   if (q >= params.items * params.pixels) { return; }
@@ -362,15 +329,15 @@ fn pixel_terms_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 //   dL/doffset_d(p) = dL/de_d(p)·(1 − tanh²),  dL/dσ_d(p) = dL/dσ̄_{r(p),d} / |r(p)| for p in instance r(p).
 
 // One workgroup per instance row r: dL/dσ̄_r through its Gaussian over every scored pixel of its item.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn sigma_mean_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) lid: u32) {
-  let r = row_index(wid, nwg);
+  let r = workgroup_index(wid, nwg);
   if (r >= params.rows) { return; }
   let n = rowItem[r];
   let s = bandwidth(r);
   var acc = vec4<f32>(0.0);
-  for (var p = lid; p < params.pixels; p += WG) {
+  for (var p = lid; p < params.pixels; p += WORKGROUP_SIZE) {
     if (ids[n * params.pixels + p] == IGNORED) { continue; }
     let d = offsets_tanh(n, p) + grid(p) - centre(r);
     acc += vec4<f32>(2.0 * glogits[r * params.pixels + p] * gaussian(d, s) * d * d, 0.0);
@@ -385,7 +352,7 @@ fn sigma_mean_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 }
 
 // One invocation per pixel (n, p): the gradient of the logits for all its channels (seed logits get 0).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn logits_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let q = flat_index(gid, nwg);
   if (q >= params.items * params.pixels) { return; }

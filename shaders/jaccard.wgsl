@@ -3,15 +3,12 @@
 //   I_m = Σ p·y,  A_m = Σ p,  Y_m = Σ y   over the pixels the segment is scored on
 // into `stats` rows (I, A, Y, valid); jaccard_loss turns the rows into L = mean over valid rows of
 // 1 − (I + ε)/(U + ε), U = A + Y − I, and writes the derivatives (dL/dI, dL/dA) of each row for the backwards.
-// 1D dispatches fold over y beyond 65535 workgroups: i = gid.x + gid.y * num_workgroups.x * 256.
+// #include "common/index.wgsl"
+// #include "common/workgroup.wgsl"
 
 const EPS: f32 = 1e-6;
-const WG: u32 = 256u;
 // Instances one ESJ workgroup scores per pass over the pixels: each embedding is loaded once for KB centroids.
 const KB: u32 = 8u;
-// Pixel ids before and after esj_assign: ≥ 0 a hash slot, then an instance id; else one of these.
-const BACKGROUND: i32 = -1;
-const IGNORED: i32 = -2;
 
 struct SoftJaccardParams {
   items: u32,
@@ -25,20 +22,10 @@ struct LossParams {
   rows: u32,
 }
 
-// The instance numbering (esj_insert, esj_compact, esj_assign), shared with other per-instance losses.
-struct InstanceParams {
-  items: u32,
-  pixels: u32,
-  // Hash slots per item: a power of two ≥ pixels, so an insertion always finds room.
-  slots: u32,
-}
-
 struct EsjParams {
   items: u32,
   dims: u32,
   pixels: u32,
-  // Hash slots per item: a power of two ≥ pixels, so an insertion always finds room.
-  slots: u32,
   // p = exp2(−‖e − c‖² / margin²) is exp(−‖e − c‖² / 2σ²) with σ = margin / √(2 ln 2).
   invMargin2: f32,
   // 1/σ² = 2 ln 2 / margin², for the gradient of p.
@@ -57,41 +44,18 @@ struct EsjParams {
 @group(0) @binding(7) var<storage, read> gy: array<f32>;
 @group(0) @binding(8) var<storage, read_write> gprobs: array<f32>;
 @group(0) @binding(9) var<uniform> esj: EsjParams;
-// Per item an open-addressing table of `slots` labels (0 = empty), inserted into by esj_insert...
-@group(0) @binding(10) var<storage, read_write> keys: array<atomic<i32>>;
-// ...and the same buffer after esj_compact: each slot's instance id (−1 when empty).
-@group(0) @binding(11) var<storage, read_write> table: array<i32>;
-@group(0) @binding(12) var<storage, read_write> ids: array<i32>;
-// Instances per item.
-@group(0) @binding(13) var<storage, read_write> counts: array<u32>;
-@group(0) @binding(14) var<storage, read> emb: array<f32>;
+// From instanceIds (shaders/instance.wgsl): per pixel its instance id k within its item (< 0: background or
+// ignored), and per item its number of instances. Instance k of item n is row n·P + k of the per-instance arrays.
+@group(0) @binding(10) var<storage, read> ids: array<i32>;
+@group(0) @binding(11) var<storage, read> counts: array<u32>;
+@group(0) @binding(12) var<storage, read> emb: array<f32>;
 // Per instance row (c_x, c_y, c_z, |S_k|): the mean embedding over the instance's pixels and their number.
-@group(0) @binding(15) var<storage, read_write> centroids: array<f32>;
+@group(0) @binding(13) var<storage, read_write> centroids: array<f32>;
 // Per instance row dL/dc_k / |S_k| (without gy), what every pixel of instance k receives through its centroid.
-@group(0) @binding(16) var<storage, read_write> gcent: array<f32>;
-@group(0) @binding(17) var<storage, read_write> gemb: array<f32>;
-@group(0) @binding(18) var<uniform> instances: InstanceParams;
+@group(0) @binding(14) var<storage, read_write> gcent: array<f32>;
+@group(0) @binding(15) var<storage, read_write> gemb: array<f32>;
 
-var<workgroup> partial: array<vec4<f32>, 256>;
-var<workgroup> scan: array<u32, 256>;
 var<workgroup> sharedCount: u32;
-
-fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 256u;
-}
-
-// The sum of v over the workgroup, returned to every invocation. Call from uniform control flow.
-fn workgroup_sum(lid: u32, v: vec4<f32>) -> vec4<f32> {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
-}
 
 fn stats_row(m: u32) -> vec4<f32> {
   return vec4<f32>(stats[4u * m], stats[4u * m + 1u], stats[4u * m + 2u], stats[4u * m + 3u]);
@@ -115,13 +79,13 @@ fn class_of(label: i32) -> i32 {
 
 // One workgroup per (class c, item n) = (wid.x, wid.y): the row (I, A, Y, 1) of the pair over the item's pixels that
 // have a class.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn soft_jaccard_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let c = wid.x;
   let n = wid.y;
   let row = n * sj.classes + c;
   var acc = vec4<f32>(0.0);
-  for (var i = lid; i < sj.pixels; i += WG) {
+  for (var i = lid; i < sj.pixels; i += WORKGROUP_SIZE) {
     let cls = class_of(labels[n * sj.pixels + i]);
     if (cls < 0) { continue; }
     let p = probs[row * sj.pixels + i];
@@ -133,7 +97,7 @@ fn soft_jaccard_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
 }
 
 // One invocation per probability (n, c, i): dL/dp = gy·(dL/dI·y + dL/dA) where the pixel has a class, else 0.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn soft_jaccard_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let idx = flat_index(gid, nwg);
   if (idx >= sj.items * sj.classes * sj.pixels) { return; }
@@ -154,17 +118,17 @@ fn soft_jaccard_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 
 // One workgroup: the mean of 1 − (I + ε)/(U + ε) over the valid rows into loss[0] (0 without any), then per row
 // dL/dI = −(U + I + 2ε)/(U + ε)² / M and dL/dA = (I + ε)/(U + ε)² / M (M valid rows; 0 for invalid rows).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn jaccard_loss(@builtin(local_invocation_index) lid: u32) {
   var acc = vec4<f32>(0.0);
-  for (var m = lid; m < lossParams.rows; m += WG) {
+  for (var m = lid; m < lossParams.rows; m += WORKGROUP_SIZE) {
     let s = stats_row(m);
     if (s.w > 0.0) { acc += vec4<f32>(1.0 - (s.x + EPS) / (s.y + s.z - s.x + EPS), 1.0, 0.0, 0.0); }
   }
   let total = workgroup_sum(lid, acc);
   let inv = select(0.0, 1.0 / total.y, total.y > 0.0);
   if (lid == 0u) { loss[0] = total.x * inv; }
-  for (var m = lid; m < lossParams.rows; m += WG) {
+  for (var m = lid; m < lossParams.rows; m += WORKGROUP_SIZE) {
     let s = stats_row(m);
     let u = s.y + s.z - s.x + EPS;
     let valid = s.w > 0.0;
@@ -191,85 +155,16 @@ fn uniform_count(n: u32, lid: u32) -> u32 {
   return workgroupUniformLoad(&sharedCount);
 }
 
-// One invocation per pixel: finds (or claims) its label's slot in its item's hash table by linear probing and writes
-// the slot to ids; background and ignored pixels get BACKGROUND / IGNORED.
-@compute @workgroup_size(256)
-fn esj_insert(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let idx = flat_index(gid, nwg);
-  if (idx >= instances.items * instances.pixels) { return; }
-  let label = labels[idx];
-  if (label <= 0) {
-    ids[idx] = select(BACKGROUND, IGNORED, label < 0);
-    return;
-  }
-  let base = (idx / instances.pixels) * instances.slots;
-  let mask = instances.slots - 1u;
-  // An odd multiplier permutes the low bits: consecutive labels land in distinct slots.
-  var h = (u32(label) * 0x9e3779b1u) & mask;
-  loop {
-    let r = atomicCompareExchangeWeak(&keys[base + h], 0, label);
-    if (r.exchanged || r.old_value == label) { break; }
-    // Another label holds the slot: probe the next one (a spurious failure, old value 0, retries the same slot).
-    if (r.old_value != 0) { h = (h + 1u) & mask; }
-  }
-  ids[idx] = i32(h);
-}
-
-// One workgroup per item: numbers the occupied slots of the item's table 0..K−1 in slot order (each invocation owns a
-// contiguous chunk of slots; an exclusive prefix sum over the chunks' counts gives its first id), rewrites every slot
-// with its instance id (−1 when empty) and K into counts.
-@compute @workgroup_size(256)
-fn esj_compact(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = wid.x;
-  let base = n * instances.slots;
-  let chunk = (instances.slots + WG - 1u) / WG;
-  let begin = min(lid * chunk, instances.slots);
-  let end = min(begin + chunk, instances.slots);
-  var occupied = 0u;
-  for (var s = begin; s < end; s++) {
-    if (table[base + s] != 0) { occupied++; }
-  }
-  scan[lid] = occupied;
-  workgroupBarrier();
-  // Hillis–Steele inclusive scan.
-  for (var offset = 1u; offset < WG; offset <<= 1u) {
-    var v = 0u;
-    if (lid >= offset) { v = scan[lid - offset]; }
-    workgroupBarrier();
-    scan[lid] += v;
-    workgroupBarrier();
-  }
-  var next = i32(scan[lid] - occupied);
-  for (var s = begin; s < end; s++) {
-    if (table[base + s] != 0) {
-      table[base + s] = next;
-      next++;
-    } else {
-      table[base + s] = -1;
-    }
-  }
-  if (lid == WG - 1u) { counts[n] = scan[WG - 1u]; }
-}
-
-// One invocation per pixel: an instance pixel's hash slot becomes its instance id.
-@compute @workgroup_size(256)
-fn esj_assign(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let idx = flat_index(gid, nwg);
-  if (idx >= instances.items * instances.pixels) { return; }
-  let slot = ids[idx];
-  if (slot >= 0) { ids[idx] = table[(idx / instances.pixels) * instances.slots + u32(slot)]; }
-}
-
 // One workgroup per (block, item n) = (wid.x, wid.y), for instances k0..k0+KB−1 with k0 = KB·wid.x, KB·(wid.x +
 // nwg.x), ...: the mean embedding over each instance's pixels and their number into centroids.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn esj_centroids(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
   let n = wid.y;
   let count = uniform_count(n, lid);
   for (var k0 = wid.x * KB; k0 < count; k0 += nwg.x * KB) {
     var acc: array<vec4<f32>, KB>;
-    for (var i = lid; i < esj.pixels; i += WG) {
+    for (var i = lid; i < esj.pixels; i += WORKGROUP_SIZE) {
       let id = ids[n * esj.pixels + i];
       if (id >= i32(k0) && id < i32(k0 + KB)) { acc[u32(id) - k0] += vec4<f32>(embedding(n, i), 1.0); }
     }
@@ -277,7 +172,7 @@ fn esj_centroids(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     for (var j = 0u; j < blockSize; j++) {
       let total = workgroup_sum(lid, acc[j]);
       if (lid == 0u) {
-        let row = n * esj.slots + k0 + j;
+        let row = n * esj.pixels + k0 + j;
         centroids[4u * row] = total.x / total.w;
         centroids[4u * row + 1u] = total.y / total.w;
         centroids[4u * row + 2u] = total.z / total.w;
@@ -289,7 +184,7 @@ fn esj_centroids(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 
 // One workgroup per (block, item n), blocks as in esj_centroids: over the item's instance pixels (its foreground),
 // p_k = exp2(−‖e − c_k‖²/margin²) and y_k = [pixel in instance k], the row (Σ p·y, Σ p, Σ y, 1) of each instance k.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn esj_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
   let n = wid.y;
@@ -297,9 +192,9 @@ fn esj_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   for (var k0 = wid.x * KB; k0 < count; k0 += nwg.x * KB) {
     let blockSize = min(KB, count - k0);
     var c: array<vec3<f32>, KB>;
-    for (var j = 0u; j < blockSize; j++) { c[j] = centroid(n * esj.slots + k0 + j); }
+    for (var j = 0u; j < blockSize; j++) { c[j] = centroid(n * esj.pixels + k0 + j); }
     var acc: array<vec4<f32>, KB>;
-    for (var i = lid; i < esj.pixels; i += WG) {
+    for (var i = lid; i < esj.pixels; i += WORKGROUP_SIZE) {
       let id = ids[n * esj.pixels + i];
       if (id < 0) { continue; }
       let e = embedding(n, i);
@@ -312,7 +207,7 @@ fn esj_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
     for (var j = 0u; j < blockSize; j++) {
       let total = workgroup_sum(lid, acc[j]);
-      if (lid == 0u) { set_stats_row(n * esj.slots + k0 + j, vec4<f32>(total.xyz, 1.0)); }
+      if (lid == 0u) { set_stats_row(n * esj.pixels + k0 + j, vec4<f32>(total.xyz, 1.0)); }
     }
   }
 }
@@ -324,7 +219,7 @@ fn esj_sums(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // where k(i) is pixel i's own instance; background and ignored pixels get 0.
 
 // One workgroup per (block, item n), blocks as in esj_centroids: dL/dc_k / |S_k| of each instance k into gcent.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn esj_centroid_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) lid: u32) {
   let n = wid.y;
@@ -335,13 +230,13 @@ fn esj_centroid_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     var dI: array<f32, KB>;
     var dA: array<f32, KB>;
     for (var j = 0u; j < blockSize; j++) {
-      let row = n * esj.slots + k0 + j;
+      let row = n * esj.pixels + k0 + j;
       c[j] = centroid(row);
       dI[j] = coef[2u * row];
       dA[j] = coef[2u * row + 1u];
     }
     var acc: array<vec4<f32>, KB>;
-    for (var i = lid; i < esj.pixels; i += WG) {
+    for (var i = lid; i < esj.pixels; i += WORKGROUP_SIZE) {
       let id = ids[n * esj.pixels + i];
       if (id < 0) { continue; }
       let e = embedding(n, i);
@@ -355,7 +250,7 @@ fn esj_centroid_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
     for (var j = 0u; j < blockSize; j++) {
       let total = workgroup_sum(lid, acc[j]);
       if (lid == 0u) {
-        let row = n * esj.slots + k0 + j;
+        let row = n * esj.pixels + k0 + j;
         let scale = esj.invSigma2 / centroids[4u * row + 3u];
         gcent[4u * row] = total.x * scale;
         gcent[4u * row + 1u] = total.y * scale;
@@ -367,7 +262,7 @@ fn esj_centroid_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 }
 
 // One invocation per pixel (n, i): dL/de_i times gy, from every instance of its item and its own centroid.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn esj_embedding_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let idx = flat_index(gid, nwg);
   if (idx >= esj.items * esj.pixels) { return; }
@@ -378,13 +273,13 @@ fn esj_embedding_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
   if (id >= 0) {
     let e = embedding(n, i);
     for (var k = 0u; k < counts[n]; k++) {
-      let row = n * esj.slots + k;
+      let row = n * esj.pixels + k;
       let d = e - centroid(row);
       let p = exp2(-dot(d, d) * esj.invMargin2);
       let gk = select(coef[2u * row + 1u], coef[2u * row] + coef[2u * row + 1u], id == i32(k));
       g -= gk * p * d;
     }
-    let own = 4u * (n * esj.slots + u32(id));
+    let own = 4u * (n * esj.pixels + u32(id));
     g = g * esj.invSigma2 + vec3<f32>(gcent[own], gcent[own + 1u], gcent[own + 2u]);
     g *= gy[0];
   }

@@ -3,7 +3,7 @@
 // uniform. A window's taps sit at start + k·dilation; ceil_mode only changes the output shape (computed on the host).
 // Backward passes are gathers: one invocation per input element sums over the few outputs whose windows cover it,
 // so no atomics are needed and results are deterministic.
-// 1D dispatches fold over y beyond 65535 workgroups: i = gid.x + gid.y * num_workgroups.x * 256.
+// #include "common/index.wgsl"
 
 override KD: u32 = 1u;
 override KH: u32 = 1u;
@@ -31,19 +31,6 @@ struct PoolParams {
 @group(0) @binding(4) var<storage, read> argmaxIn: array<i32>;
 @group(0) @binding(5) var<storage, read_write> gx: array<f32>;
 @group(0) @binding(6) var<uniform> params: PoolParams;
-
-fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.x + gid.y * nwg.x * 256u;
-}
-
-fn volume(s: vec4<u32>) -> u32 {
-  return s.x * s.y * s.z;
-}
-
-// (d, h, w) of flat index `i` within a volume of shape `s`.
-fn coords(i: u32, s: vec4<u32>) -> vec3<i32> {
-  return vec3<i32>(vec3<u32>(i / (s.y * s.z), (i / s.z) % s.y, i % s.z));
-}
 
 // First input coordinate of output o's window on each axis (negative inside the leading padding).
 fn window_start(o: vec3<i32>) -> vec3<i32> {
@@ -99,13 +86,13 @@ fn window_count(o: vec3<i32>) -> f32 {
 }
 
 // One output element: the maximum over its window's in-image elements, and where it was (first one on ties).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn max_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= params.n) { return; }
-  let outVolume = volume(params.outShape);
-  let plane = (i / outVolume) * volume(params.inShape);
-  let start = window_start(coords(i % outVolume, params.outShape));
+  let outVolume = volume3(params.outShape.xyz);
+  let plane = (i / outVolume) * volume3(params.inShape.xyz);
+  let start = window_start(vec3<i32>(coords3(i % outVolume, params.outShape.xyz)));
   var best = -3.402823e38;
   var bestAt = -1;
   for (var kd = 0u; kd < KD; kd++) {
@@ -113,7 +100,7 @@ fn max_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
       for (var kw = 0u; kw < KW; kw++) {
         let p = tap(start, vec3<u32>(kd, kh, kw));
         if (!inside(p, params.inShape)) { continue; }
-        let at = (p.x * i32(params.inShape.y) + p.y) * i32(params.inShape.z) + p.z;
+        let at = i32(index3(vec3<u32>(p), params.inShape.xyz));
         let v = x[plane + u32(at)];
         if (bestAt < 0 || v > best) {
           best = v;
@@ -128,19 +115,19 @@ fn max_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 
 // One input element: the sum of gy over the outputs whose window covers it and chose it as their maximum (which
 // implies a tap on it, so no on_tap test is needed).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn max_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= params.n) { return; }
-  let inVolume = volume(params.inShape);
+  let inVolume = volume3(params.inShape.xyz);
   let at = i32(i % inVolume);
-  let plane = (i / inVolume) * volume(params.outShape);
-  let range = covering_outputs(coords(i % inVolume, params.inShape));
+  let plane = (i / inVolume) * volume3(params.outShape.xyz);
+  let range = covering_outputs(vec3<i32>(coords3(i % inVolume, params.inShape.xyz)));
   var acc = 0.0;
   for (var od = range[0].x; od <= range[1].x; od++) {
     for (var oh = range[0].y; oh <= range[1].y; oh++) {
       for (var ow = range[0].z; ow <= range[1].z; ow++) {
-        let o = plane + u32((od * i32(params.outShape.y) + oh) * i32(params.outShape.z) + ow);
+        let o = plane + index3(vec3<u32>(vec3<i32>(od, oh, ow)), params.outShape.xyz);
         if (argmaxIn[o] == at) { acc += gy[o]; }
       }
     }
@@ -149,13 +136,13 @@ fn max_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 }
 
 // One output element: the mean over its window (see COUNT_INCLUDE_PAD for the divisor).
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn avg_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= params.n) { return; }
-  let outVolume = volume(params.outShape);
-  let plane = (i / outVolume) * volume(params.inShape);
-  let o = coords(i % outVolume, params.outShape);
+  let outVolume = volume3(params.outShape.xyz);
+  let plane = (i / outVolume) * volume3(params.inShape.xyz);
+  let o = vec3<i32>(coords3(i % outVolume, params.outShape.xyz));
   let start = window_start(o);
   var acc = 0.0;
   for (var kd = 0u; kd < KD; kd++) {
@@ -163,7 +150,7 @@ fn avg_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
       for (var kw = 0u; kw < KW; kw++) {
         let p = tap(start, vec3<u32>(kd, kh, kw));
         if (!inside(p, params.inShape)) { continue; }
-        acc += x[plane + u32((p.x * i32(params.inShape.y) + p.y) * i32(params.inShape.z) + p.z)];
+        acc += x[plane + index3(vec3<u32>(p), params.inShape.xyz)];
       }
     }
   }
@@ -171,13 +158,13 @@ fn avg_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 }
 
 // One input element: the sum of gy / count over the outputs with a tap on it.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn avg_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg);
   if (i >= params.n) { return; }
-  let inVolume = volume(params.inShape);
-  let plane = (i / inVolume) * volume(params.outShape);
-  let p = coords(i % inVolume, params.inShape);
+  let inVolume = volume3(params.inShape.xyz);
+  let plane = (i / inVolume) * volume3(params.outShape.xyz);
+  let p = vec3<i32>(coords3(i % inVolume, params.inShape.xyz));
   let range = covering_outputs(p);
   var acc = 0.0;
   for (var od = range[0].x; od <= range[1].x; od++) {
@@ -185,8 +172,7 @@ fn avg_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
       for (var ow = range[0].z; ow <= range[1].z; ow++) {
         let oc = vec3<i32>(od, oh, ow);
         if (!on_tap(p, oc)) { continue; }
-        let o = plane + u32((od * i32(params.outShape.y) + oh) * i32(params.outShape.z) + ow);
-        acc += gy[o] / window_count(oc);
+        acc += gy[plane + index3(vec3<u32>(oc), params.outShape.xyz)] / window_count(oc);
       }
     }
   }

@@ -9,6 +9,7 @@
 // assign) whose scalars stay on the GPU, so iterations are encoded in batches and only a done flag is read back per
 // batch. Nothing here is differentiable, so nothing is recorded.
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 
 export interface ClusterSeedsOptions {
   /** Foreground: seed > fgThreshold (default 0.5; EmbedSeg's fg_thresh). */
@@ -29,12 +30,8 @@ export interface ClusterSeedsOptions {
   minUnclusteredSum?: number;
 }
 
-/** Pixels (or list entries) per workgroup of the chunk kernels (shaders/cluster.wgsl CHUNK). */
-const CHUNK = 1024;
-/** Slots of the state vector (shaders/cluster.wgsl). */
-const DONE = 0;
-const COUNT = 7;
-const STATE_SLOTS = 8;
+/** CHUNK: pixels (or list entries) per workgroup of the chunk kernels; DONE, COUNT: slots of the STATE_SLOTS-long state. */
+const { CHUNK, DONE, COUNT, STATE_SLOTS } = shaderConstants.cluster;
 /** Iterations encoded before the first done-flag readback; each later batch doubles, up to MAX_BATCH. */
 const FIRST_BATCH = 8;
 const MAX_BATCH = 64;
@@ -84,80 +81,99 @@ function checkOptions(options: ClusterSeedsOptions) {
 /**
  * EmbedSeg's instance labels from its embedding [D, ...spatial] (f32, D = 2 or 3 spatial axes: tanh(offset) + grid, in
  * any channel order), raw σ [D, ...spatial] (the bandwidth of channel d is exp(10·σ_d), matched to embedding channel d)
- * and seed [1, ...spatial] (sigmoid probabilities). Returns i32 labels of the spatial shape (row-major): 0 background
- * and unclustered pixels, 1..K instances in the order they were accepted; a later accepted proposal overwrites the
- * labels of earlier ones where they overlap, as in the reference.
+ * and seed [1, ...spatial] (sigmoid probabilities). Returns an i32 tensor of the spatial shape: 0 background and
+ * unclustered pixels, 1..K instances in the order they were accepted; a later accepted proposal overwrites the labels
+ * of earlier ones where they overlap, as in the reference. Asynchronous: the foreground's size and, per batch of
+ * iterations, the done flag are read back (a few bytes each); the labels stay on the GPU.
  */
-export async function clusterSeeds(embedding: Tensor, sigma: Tensor, seed: Tensor, options: ClusterSeedsOptions = {}): Promise<Int32Array> {
+export async function clusterSeedsTensor(embedding: Tensor, sigma: Tensor, seed: Tensor, options: ClusterSeedsOptions = {}): Promise<Tensor> {
   const spatial = checkInputs(embedding, sigma, seed);
   const o = checkOptions(options);
   const e = embedding.engine;
-  const n = seed.size;
-  const ndim = embedding.shape[0];
-  if (n === 0) return new Int32Array(0);
   const scope = e.beginScope();
+  let labels: Tensor | undefined;
   try {
-    const params = (count: number, items: number) => ({
-      n, count, ndim, chunks: Math.ceil(items / CHUNK),
-      fgThreshold: o.fgThreshold, seedThreshold: f32AtLeast(o.seedThreshold), minMaskSum: o.minMaskSum,
-      minUnclusteredSum: o.minUnclusteredSum, minUnclusteredRatio: o.minUnclusteredRatio,
-    });
-    const workgroupsOver = (items: number) => e.groups1D(Math.ceil(items / CHUNK), 1);
+    labels = await cluster(embedding, sigma, seed, spatial, o);
+    return labels;
+  } finally {
+    scope.end(labels);
+  }
+}
 
-    // Compaction, first half: count the foreground per chunk and scan the counts; the total comes back once.
-    const state = e.zeros([STATE_SLOTS], 'u32');
-    const chunkOffsets = e.empty([Math.ceil(n / CHUNK)], 'u32');
-    const pixelParams = params(0, n);
-    e.dispatch({ shader: 'cluster', entry: 'count_foreground', bindings: { params: pixelParams, seed, chunkOffsets }, workgroups: workgroupsOver(n) });
-    e.dispatch({ shader: 'cluster', entry: 'scan_foreground', bindings: { params: pixelParams, chunkOffsets, state }, workgroups: [1] });
-    const count = (await state.data())[COUNT];
-    if (count === 0 || count <= o.minForegroundSum) return new Int32Array(n);
-
-    const fgPixel = e.empty([count], 'u32');
-    const fgSeed = e.empty([count], 'f32');
-    const fgEmbedding = e.empty([ndim, count], 'f32');
-    const unclustered = e.empty([count], 'u32');
-    const inProposal = e.empty([count], 'u32');
-    const fgLabel = e.empty([count], 'i32');
-    const partialValue = e.empty([Math.ceil(count / CHUNK)], 'f32');
-    const partialIndex = e.empty([Math.ceil(count / CHUNK)], 'u32');
-    const centre = e.empty([2 * ndim], 'f32');
-    const list = { fgPixel, fgSeed, fgEmbedding, unclustered, inProposal, fgLabel };
-    e.dispatch({
-      shader: 'cluster', entry: 'compact_foreground', workgroups: workgroupsOver(n),
-      bindings: { params: { ...pixelParams, count }, seed, embedding, chunkOffsets, ...list },
-    });
-
-    const listParams = params(count, count);
-    const assign = () => e.dispatch({
-      shader: 'cluster', entry: 'assign', workgroups: workgroupsOver(count),
-      bindings: { params: listParams, state, inProposal, unclustered, fgLabel, fgSeed, partialValue, partialIndex },
-    });
-    const iterate = () => {
-      e.dispatch({
-        shader: 'cluster', entry: 'select_seed', workgroups: [1],
-        bindings: { params: listParams, state, partialValue, partialIndex, unclustered, fgPixel, fgEmbedding, sigma, centre },
-      });
-      e.dispatch({
-        shader: 'cluster', entry: 'build_proposal', workgroups: workgroupsOver(count),
-        bindings: { params: listParams, state, fgEmbedding, centre, inProposal, unclustered },
-      });
-      e.dispatch({ shader: 'cluster', entry: 'decide', bindings: { params: listParams, state }, workgroups: [1] });
-      assign();
-    };
-    // The first assign only finds each chunk's best candidate (no entry is in a proposal yet). Every iteration
-    // clusters at least its seed, so the loop ends after at most `count` iterations.
-    assign();
-    let done = false;
-    for (let iterations = 0, batch = FIRST_BATCH; !done && iterations < count; iterations += batch, batch = Math.min(2 * batch, MAX_BATCH)) {
-      for (let i = 0; i < batch; i++) iterate();
-      done = (await state.data())[DONE] !== 0;
-    }
-
-    const labels = e.zeros(spatial, 'i32');
-    e.dispatch({ shader: 'cluster', entry: 'scatter_labels', workgroups: workgroupsOver(count), bindings: { params: listParams, fgPixel, fgLabel, labels } });
+/** clusterSeedsTensor read back: the instance labels as an Int32Array (row-major, the spatial shape). */
+export async function clusterSeeds(embedding: Tensor, sigma: Tensor, seed: Tensor, options: ClusterSeedsOptions = {}): Promise<Int32Array> {
+  const labels = await clusterSeedsTensor(embedding, sigma, seed, options);
+  try {
     return (await labels.data()) as Int32Array;
   } finally {
-    scope.end();
+    labels.dispose();
   }
+}
+
+/** The clustering inside the caller's scope, which disposes every tensor made here but the returned labels. */
+async function cluster(embedding: Tensor, sigma: Tensor, seed: Tensor, spatial: number[], o: ReturnType<typeof checkOptions>): Promise<Tensor> {
+  const e = embedding.engine;
+  const n = seed.size;
+  const ndim = embedding.shape[0];
+  if (n === 0) return e.zeros(spatial, 'i32');
+  const params = (count: number, items: number) => ({
+    n, count, ndim, chunks: Math.ceil(items / CHUNK),
+    fgThreshold: o.fgThreshold, seedThreshold: f32AtLeast(o.seedThreshold), minMaskSum: o.minMaskSum,
+    minUnclusteredSum: o.minUnclusteredSum, minUnclusteredRatio: o.minUnclusteredRatio,
+  });
+  const workgroupsOver = (items: number) => e.groups1D(Math.ceil(items / CHUNK), 1);
+
+  // Compaction, first half: count the foreground per chunk and scan the counts; the total comes back once.
+  const state = e.zeros([STATE_SLOTS], 'u32');
+  const chunkOffsets = e.empty([Math.ceil(n / CHUNK)], 'u32');
+  const pixelParams = params(0, n);
+  e.dispatch({ shader: 'cluster', entry: 'count_foreground', bindings: { params: pixelParams, seed, chunkOffsets }, workgroups: workgroupsOver(n) });
+  e.dispatch({ shader: 'cluster', entry: 'scan_foreground', bindings: { params: pixelParams, chunkOffsets, state }, workgroups: [1] });
+  const count = (await state.data())[COUNT];
+  if (count === 0 || count <= o.minForegroundSum) return e.zeros(spatial, 'i32');
+
+  const fgPixel = e.empty([count], 'u32');
+  const fgSeed = e.empty([count], 'f32');
+  const fgEmbedding = e.empty([ndim, count], 'f32');
+  const unclustered = e.empty([count], 'u32');
+  const inProposal = e.empty([count], 'u32');
+  const fgLabel = e.empty([count], 'i32');
+  const partialValue = e.empty([Math.ceil(count / CHUNK)], 'f32');
+  const partialIndex = e.empty([Math.ceil(count / CHUNK)], 'u32');
+  const centre = e.empty([2 * ndim], 'f32');
+  const list = { fgPixel, fgSeed, fgEmbedding, unclustered, inProposal, fgLabel };
+  e.dispatch({
+    shader: 'cluster', entry: 'compact_foreground', workgroups: workgroupsOver(n),
+    bindings: { params: { ...pixelParams, count }, seed, embedding, chunkOffsets, ...list },
+  });
+
+  const listParams = params(count, count);
+  const assign = () => e.dispatch({
+    shader: 'cluster', entry: 'assign', workgroups: workgroupsOver(count),
+    bindings: { params: listParams, state, inProposal, unclustered, fgLabel, fgSeed, partialValue, partialIndex },
+  });
+  const iterate = () => {
+    e.dispatch({
+      shader: 'cluster', entry: 'select_seed', workgroups: [1],
+      bindings: { params: listParams, state, partialValue, partialIndex, unclustered, fgPixel, fgEmbedding, sigma, centre },
+    });
+    e.dispatch({
+      shader: 'cluster', entry: 'build_proposal', workgroups: workgroupsOver(count),
+      bindings: { params: listParams, state, fgEmbedding, centre, inProposal, unclustered },
+    });
+    e.dispatch({ shader: 'cluster', entry: 'decide', bindings: { params: listParams, state }, workgroups: [1] });
+    assign();
+  };
+  // The first assign only finds each chunk's best candidate (no entry is in a proposal yet). Every iteration
+  // clusters at least its seed, so the loop ends after at most `count` iterations.
+  assign();
+  let done = false;
+  for (let iterations = 0, batch = FIRST_BATCH; !done && iterations < count; iterations += batch, batch = Math.min(2 * batch, MAX_BATCH)) {
+    for (let i = 0; i < batch; i++) iterate();
+    done = (await state.data())[DONE] !== 0;
+  }
+
+  const labels = e.zeros(spatial, 'i32');
+  e.dispatch({ shader: 'cluster', entry: 'scatter_labels', workgroups: workgroupsOver(count), bindings: { params: listParams, fgPixel, fgLabel, labels } });
+  return labels;
 }

@@ -2,20 +2,22 @@
 // binary arithmetic (NumPy rules) whose gradients are summed back to each input's shape, comparisons, and where.
 import { record } from '../engine/autograd.ts';
 import { sizeOf, type Tensor, type Shape } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { sumTo } from './reduce.ts';
 
-/** Elements per invocation in shaders/elementwise.wgsl (its PER_INVOCATION). */
-const PER_INVOCATION = 4;
+/** PER_INVOCATION: elements per invocation; the rest are the op codes the OP override takes. */
+const { PER_INVOCATION, WORKGROUP_SIZE, MAX_DIMS, ...OP } = shaderConstants.elementwise;
 
 const UNARY = {
-  neg: 0, relu: 1, leakyRelu: 2, sigmoid: 3, tanh: 4, exp: 5, log: 6, sqrt: 7, abs: 8, square: 9,
-  scale: 10, addScalar: 11, pow: 12, reciprocal: 13, clamp: 14, softplus: 15, logSigmoid: 16,
+  neg: OP.NEG, relu: OP.RELU, leakyRelu: OP.LEAKY_RELU, sigmoid: OP.SIGMOID, tanh: OP.TANH, exp: OP.EXP, log: OP.LOG,
+  sqrt: OP.SQRT, abs: OP.ABS, square: OP.SQUARE, scale: OP.SCALE, addScalar: OP.ADD_SCALAR, pow: OP.POW,
+  reciprocal: OP.RECIPROCAL, clamp: OP.CLAMP, softplus: OP.SOFTPLUS, logSigmoid: OP.LOG_SIGMOID,
 } as const;
 type UnaryOp = keyof typeof UNARY;
 
 const BINARY = {
-  add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5,
-  equal: 6, notEqual: 7, less: 8, lessEqual: 9, greater: 10, greaterEqual: 11,
+  add: OP.ADD, sub: OP.SUB, mul: OP.MUL, div: OP.DIV, maximum: OP.MAXIMUM, minimum: OP.MINIMUM,
+  equal: OP.EQUAL, notEqual: OP.NOT_EQUAL, less: OP.LESS, lessEqual: OP.LESS_EQUAL, greater: OP.GREATER, greaterEqual: OP.GREATER_EQUAL,
 } as const;
 type BinaryOp = keyof typeof BINARY;
 
@@ -28,7 +30,7 @@ function unaryKernel(op: UnaryOp, entry: 'unary_forward' | 'unary_backward', bin
   const out = e.empty(like.shape);
   e.dispatch({
     shader: 'elementwise', entry, constants: { OP: UNARY[op] }, label: `${op}${entry === 'unary_backward' ? '.backward' : ''}`,
-    bindings: { ...bindings, out, unary: { n: out.size, alpha, beta } }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
+    bindings: { ...bindings, out, unary: { n: out.size, alpha, beta } }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), WORKGROUP_SIZE),
   });
   return out;
 }
@@ -98,7 +100,7 @@ const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i
 
 /** The `binary` uniform: the output shape and each operand's strides into it (cond only for where). */
 function broadcastParams(op: string, shape: Shape, a: Shape, b: Shape = [], cond: Shape = []) {
-  if (shape.length > 8) throw new Error(`${op}: at most 8 dimensions, got ${shape.length}`);
+  if (shape.length > MAX_DIMS) throw new Error(`${op}: at most ${MAX_DIMS} dimensions, got ${shape.length}`);
   return {
     n: sizeOf(shape), rank: shape.length, shape,
     aStrides: broadcastStrides(a, shape), bStrides: broadcastStrides(b, shape), condStrides: broadcastStrides(cond, shape),
@@ -115,7 +117,7 @@ function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const broadcast = !sameShape(a.shape, shape) || !sameShape(b.shape, shape);
   e.dispatch({
     shader: 'elementwise', entry: 'binary_forward', constants: { OP: BINARY[op], BROADCAST: broadcast ? 1 : 0 }, label: op,
-    bindings: { a, b, out, binary }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
+    bindings: { a, b, out, binary }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), WORKGROUP_SIZE),
   });
   return out;
 }
@@ -182,7 +184,7 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   const out = e.empty(shape);
   e.dispatch({
     shader: 'elementwise', entry: 'broadcast_to', label: 'broadcastTo',
-    bindings: { a: x, out, binary }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
+    bindings: { a: x, out, binary }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), WORKGROUP_SIZE),
   });
   return record('broadcastTo', [x], out, (gy) => [sumTo(gy, x.shape)]);
 }
@@ -207,7 +209,7 @@ function whereKernel(cond: Tensor, a: Tensor, b: Tensor): Tensor {
   const broadcast = ![cond, a, b].every((t) => sameShape(t.shape, shape));
   e.dispatch({
     shader: 'elementwise', entry: 'where_forward', constants: { BROADCAST: broadcast ? 1 : 0 }, label: 'where',
-    bindings: { cond, a, b, out, binary }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), 256),
+    bindings: { cond, a, b, out, binary }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), WORKGROUP_SIZE),
   });
   return out;
 }

@@ -4,11 +4,13 @@
 // seediness regressed onto the (detached) Gaussian on instances and onto 0 on background.
 import { record } from '../engine/autograd.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { add, expectF32, mul } from './elementwise.ts';
-import { checkLabels, instanceIds } from './jaccard.ts';
+import { checkLabels, instanceIds } from './instance.ts';
 import { lovaszHinge } from './lovasz.ts';
 import { sum } from './reduce.ts';
 
+const { WORKGROUP_SIZE } = shaderConstants['embedseg-loss'];
 const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
 /** EmbedSeg's grid: linspace(0, 1, 1024) per axis, so 1/1023 per pixel. */
@@ -93,7 +95,7 @@ async function instanceRows(op: string, labels: Tensor, steps: number[], weights
   const table: InstanceRows = { ids, itemRows, rowStart, rowItem, sizes, medoids, params };
   if (rows === 0) return table;
 
-  const pixelGroups = e.groups1D(items * pixels, 256);
+  const pixelGroups = e.groups1D(items * pixels, WORKGROUP_SIZE);
   const rowGroups = e.groups1D(rows, 1);
   const run = (entry: string, bindings: Record<string, Tensor>, workgroups: readonly [number, number?]) =>
     e.dispatch({ shader: 'embedseg-loss', entry, label: `${op}.${entry}`, bindings: { ...bindings, params }, workgroups });
@@ -173,7 +175,7 @@ export async function embedSegLoss(prediction: Tensor, labels: Tensor, options: 
   const rows = itemRows[items];
   const run = (entry: string, bindings: Record<string, Tensor>, workgroups: readonly [number, number?]) =>
     e.dispatch({ shader: 'embedseg-loss', entry, label: `${op}.${entry}`, bindings: { ...bindings, params }, workgroups });
-  const pixelGroups = e.groups1D(items * pixels, 256);
+  const pixelGroups = e.groups1D(items * pixels, WORKGROUP_SIZE);
   const rowGroups = e.groups1D(rows, 1);
 
   // σ̄ and the Gaussian (centre, bandwidth) of every instance.

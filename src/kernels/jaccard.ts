@@ -5,25 +5,16 @@
 import { record } from '../engine/autograd.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { expectF32 } from './elementwise.ts';
+import { checkLabels, instanceIds } from './instance.ts';
 
-/** Instances scored per workgroup pass (KB in shaders/jaccard.wgsl). */
-const KB = 8;
+/** KB: instances scored per workgroup pass. */
+const { KB, WORKGROUP_SIZE } = shaderConstants.jaccard;
 /** Workgroups per item for the per-instance passes; each loops over blocks of KB instances. */
 const MAX_BLOCK_WORKGROUPS = 32;
 
 const fmt = (shape: readonly number[]) => `[${shape.join(', ')}]`;
-
-/** Checks `labels` is i32 [N, 1, ...spatial of x]; returns the number of pixels per item. */
-export function checkLabels(op: string, x: Tensor, what: string, labels: Tensor): number {
-  if (x.rank < 3) throw new Error(`${op}: ${what} must be [N, C, ...spatial], got ${fmt(x.shape)}`);
-  if (labels.dtype !== 'i32') throw new Error(`${op}: labels must be i32, got ${labels.dtype} ${fmt(labels.shape)}`);
-  const expected = [x.shape[0], 1, ...x.shape.slice(2)];
-  if (labels.rank !== expected.length || labels.shape.some((d, k) => d !== expected[k])) {
-    throw new Error(`${op}: labels ${fmt(labels.shape)} must be ${fmt(expected)} for ${what} ${fmt(x.shape)}`);
-  }
-  return x.shape.slice(2).reduce((a, b) => a * b, 1);
-}
 
 /**
  * The mean of 1 − (I + ε)/(U + ε) over the valid rows of `stats` ([rows, 4]: I, A, Y, valid), and per row the
@@ -71,38 +62,12 @@ export function softJaccardLoss(probs: Tensor, labels: Tensor, options: SoftJacc
     const gprobs = e.empty(probs.shape);
     e.dispatch({
       shader: 'jaccard', entry: 'soft_jaccard_backward', label: 'softJaccardLoss.backward',
-      bindings: { labels, coef, gy, gprobs, sj }, workgroups: e.groups1D(gprobs.size, 256),
+      bindings: { labels, coef, gy, gprobs, sj }, workgroups: e.groups1D(gprobs.size, WORKGROUP_SIZE),
     });
     return [gprobs];
   });
   if (!y.node) coef.dispose();
   return y;
-}
-
-const nextPowerOfTwo = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
-
-/**
- * Numbers the instances of every item on the GPU, so per-instance losses never read labels back: for labels
- * [N, 1, ...] i32 (checked by the caller), `ids` (labels' shape, i32) holds each instance pixel's id 0..K_n−1 within its
- * item (ids follow hash-table order, not label order), −1 for background (label 0) and −2 for ignored pixels (label
- * < 0); `counts` [N] u32 holds K_n. A hash table per item gives every label a slot (insert), a prefix sum over the
- * occupied slots numbers them (compact), and every pixel takes its slot's number (assign).
- */
-export function instanceIds(labels: Tensor, op: string): { ids: Tensor; counts: Tensor } {
-  const e = labels.engine;
-  const [items] = labels.shape;
-  const pixels = labels.size / Math.max(items, 1);
-  const slots = nextPowerOfTwo(pixels);
-  const instances = { items, pixels, slots };
-  const pixelGroups = e.groups1D(items * pixels, 256);
-  const keys = e.zeros([items, slots], 'i32');
-  const ids = e.empty(labels.shape, 'i32');
-  const counts = e.empty([items], 'u32');
-  e.dispatch({ shader: 'jaccard', entry: 'esj_insert', label: `${op}.insert`, bindings: { labels, keys, ids, instances }, workgroups: pixelGroups });
-  e.dispatch({ shader: 'jaccard', entry: 'esj_compact', label: `${op}.compact`, bindings: { table: keys, counts, instances }, workgroups: [items] });
-  e.dispatch({ shader: 'jaccard', entry: 'esj_assign', label: `${op}.assign`, bindings: { table: keys, ids, instances }, workgroups: pixelGroups });
-  keys.dispose();
-  return { ids, counts };
 }
 
 /**
@@ -113,8 +78,8 @@ export function instanceIds(labels: Tensor, op: string): { ids: Tensor; counts: 
  * and over the item's foreground pixels (label > 0) I = Σ p·y, U = Σ (p + y) − I, L_k = 1 − (I + ε)/(U + ε).
  * The result is the mean over all instances of the batch (0 when there are none). Returns a scalar.
  *
- * On the GPU: a hash table per item gives every label a compact instance id (insert, then a prefix sum), then
- * workgroups reduce centroids and the sums for blocks of instances, so the labels never leave the GPU.
+ * On the GPU: every label gets a compact instance id (instanceIds), then workgroups reduce centroids and the sums for
+ * blocks of instances, so the labels never leave the GPU.
  */
 export function embeddingJaccardLoss(embeddings: Tensor, labels: Tensor, margin: number): Tensor {
   const op = 'embeddingJaccardLoss';
@@ -124,11 +89,11 @@ export function embeddingJaccardLoss(embeddings: Tensor, labels: Tensor, margin:
   if (dims < 1 || dims > 3) throw new Error(`${op}: embeddings need 1 to 3 channels, got ${dims} in ${fmt(embeddings.shape)}`);
   if (!(margin > 0 && Number.isFinite(margin))) throw new Error(`${op}: margin must be a positive number, got ${margin}`);
   const e = embeddings.engine;
-  const slots = nextPowerOfTwo(pixels);
-  const esj = { items, dims, pixels, slots, invMargin2: 1 / margin ** 2, invSigma2: (2 * Math.LN2) / margin ** 2 };
-  const rows = items * slots;
+  const esj = { items, dims, pixels, invMargin2: 1 / margin ** 2, invSigma2: (2 * Math.LN2) / margin ** 2 };
+  // Row n·P + k for instance k of item n (an item has at most P instances).
+  const rows = items * pixels;
   const blocks: [number, number] = [Math.min(MAX_BLOCK_WORKGROUPS, Math.ceil(pixels / KB)), items];
-  const pixelGroups = e.groups1D(items * pixels, 256);
+  const pixelGroups = e.groups1D(items * pixels, WORKGROUP_SIZE);
 
   const { ids, counts } = instanceIds(labels, op);
   const emb = embeddings;

@@ -3,8 +3,11 @@
 // every output for its backward; both backward passes are gathers over the outputs covering each input element.
 import { record } from '../engine/autograd.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
 import { expectF32 } from './elementwise.ts';
 import { mean } from './reduce.ts';
+
+const { WORKGROUP_SIZE } = shaderConstants.pool;
 
 export interface PoolOptions {
   /** Window size per spatial axis (one number: the same on every axis). */
@@ -116,13 +119,13 @@ export function maxPool(x: Tensor, options: PoolOptions): Tensor {
   const argmax = e.empty(g.shape, 'i32');
   e.dispatch({
     shader: 'pool', entry: 'max_pool_forward', constants: constants(g), label: 'maxPool',
-    bindings: { x, out, argmax, params: params(g, out.size) }, workgroups: e.groups1D(out.size, 256),
+    bindings: { x, out, argmax, params: params(g, out.size) }, workgroups: e.groups1D(out.size, WORKGROUP_SIZE),
   });
   const y = record('maxPool', [x], out, (gy) => {
     const gx = e.empty(x.shape);
     e.dispatch({
       shader: 'pool', entry: 'max_pool_backward', constants: constants(g), label: 'maxPool.backward',
-      bindings: { gy, argmaxIn: argmax, gx, params: params(g, gx.size) }, workgroups: e.groups1D(gx.size, 256),
+      bindings: { gy, argmaxIn: argmax, gx, params: params(g, gx.size) }, workgroups: e.groups1D(gx.size, WORKGROUP_SIZE),
     });
     return [gx];
   });
@@ -139,13 +142,13 @@ export function avgPool(x: Tensor, options: AvgPoolOptions): Tensor {
   const out = e.empty(g.shape);
   e.dispatch({
     shader: 'pool', entry: 'avg_pool_forward', constants: constants(g, include), label: 'avgPool',
-    bindings: { x, out, params: params(g, out.size) }, workgroups: e.groups1D(out.size, 256),
+    bindings: { x, out, params: params(g, out.size) }, workgroups: e.groups1D(out.size, WORKGROUP_SIZE),
   });
   return record('avgPool', [x], out, (gy) => {
     const gx = e.empty(x.shape);
     e.dispatch({
       shader: 'pool', entry: 'avg_pool_backward', constants: constants(g, include), label: 'avgPool.backward',
-      bindings: { gy, gx, params: params(g, gx.size) }, workgroups: e.groups1D(gx.size, 256),
+      bindings: { gy, gx, params: params(g, gx.size) }, workgroups: e.groups1D(gx.size, WORKGROUP_SIZE),
     });
     return [gx];
   });

@@ -3,12 +3,17 @@
 // on the GPU (shaders/voting.wgsl); nothing here is differentiable, so nothing is recorded.
 //
 // Voting: every foreground pixel's embedding (physical units) is rounded to a voxel and counted in a histogram with one
-// bin per voxel; the histogram is blurred (separable Gaussian); a bin is a centre when it is the maximum of its window
-// (separable max filter over (value, index) pairs, so a plateau gives one centre) with at least minCount raw votes;
-// centres are numbered 1..K in bin order through a prefix sum; each foreground pixel takes the label of the nearest
-// centre in embedding space.
-import type { Engine } from '../engine/engine.ts';
+// bin per voxel; the histogram is blurred (separable Gaussian); a bin is a centre when it is a peak of the blurred
+// votes (the maximum of its window, ties to the lower index, so a plateau gives one centre) with at least minCount raw
+// votes; centres are numbered 1..K in bin order; each foreground pixel takes the label of the nearest centre in
+// embedding space. Blur, peaks, compaction and assignment are the peaks module's (src/kernels/peaks.ts).
 import type { Tensor } from '../engine/tensor.ts';
+import { shaderConstants } from '../shaders.gen.ts';
+import { mul } from './elementwise.ts';
+import { assignNearest, exclusiveScan, findPeaks } from './peaks.ts';
+import { cast } from './shape.ts';
+
+const { WORKGROUP_SIZE } = shaderConstants.voting;
 
 export interface HoughVotingOptions {
   /** Voxel size per spatial axis ([y, x] or [z, y, x], or one number for all): the embeddings' unit. Default 1. */
@@ -29,11 +34,6 @@ export interface HoughVotingOptions {
   /** Instances with fewer pixels are removed (after the opening) and the rest renumbered 1..K. Default none. */
   minSize?: number;
 }
-
-/** Gaussian taps reach round(4σ) voxels out (the official code's truncate = 4). */
-const GAUSSIAN_TRUNCATE = 4;
-/** Elements per workgroup of the prefix sum (shaders/voting.wgsl SCAN_BLOCK). */
-const SCAN_BLOCK = 1024;
 
 interface VotingGeometry {
   ndim: 2 | 3;
@@ -80,22 +80,22 @@ function foregroundMask(foreground: Tensor, threshold: number): Tensor {
   if (foreground.dtype !== 'f32') return e.view(foreground, foreground.shape, 0, 'u32');
   const mask = e.empty(foreground.shape, 'u32');
   e.dispatch({
-    shader: 'voting', entry: 'foreground_from_probability', workgroups: e.groups1D(mask.size, 256),
+    shader: 'voting', entry: 'foreground_from_probability', workgroups: e.groups1D(mask.size, WORKGROUP_SIZE),
     bindings: { probability: foreground, fgMask: mask, maskParams: { n: mask.size, threshold } },
   });
   return mask;
 }
 
-function voteParams(g: VotingGeometry, capacity: number) {
-  return { shape: [...g.volume, product(g.volume)], spacing: g.spacing, ndim: g.ndim, capacity };
+function voteParams(g: VotingGeometry) {
+  return { shape: [...g.volume, product(g.volume)], spacing: g.spacing, ndim: g.ndim };
 }
 
 function castVotes(embeddings: Tensor, mask: Tensor, g: VotingGeometry): Tensor {
   const e = embeddings.engine;
   const votes = e.zeros(mask.shape, 'u32');
   e.dispatch({
-    shader: 'voting', entry: 'cast_votes', workgroups: e.groups1D(mask.size, 256),
-    bindings: { embeddings, foreground: mask, votes, voteParams: voteParams(g, 0) },
+    shader: 'voting', entry: 'cast_votes', workgroups: e.groups1D(mask.size, WORKGROUP_SIZE),
+    bindings: { embeddings, foreground: mask, votes, voteParams: voteParams(g) },
   });
   return votes;
 }
@@ -110,100 +110,6 @@ export function houghVotes(embeddings: Tensor, foreground: Tensor, options: Pick
   const votes = castVotes(embeddings, mask, g);
   mask.dispose();
   return votes;
-}
-
-type LineEntry = 'blur_votes' | 'blur_line' | 'max_blurred' | 'max_pairs';
-
-/**
- * One pass of a separable filter of radius `radius` along volume axis `axis`. A workgroup filters a segment of
- * TILE_AXIS outputs × TILE_INNER lines staged with its halo in workgroup memory: 16 × 16 (coalesced along the
- * unit-stride axes) for inner axes, 256 × 1 for the last axis, shorter tiles when a large radius would not fit.
- */
-function linePass(e: Engine, entry: LineEntry, volume: readonly number[], axis: number, radius: number, bindings: Record<string, Tensor>): void {
-  const len = volume[axis];
-  const inner = product(volume.slice(axis + 1));
-  const outer = product(volume.slice(0, axis));
-  const slotBytes = entry.startsWith('max') ? 8 : 4;
-  const limit = e.device.limits.maxComputeWorkgroupStorageSize;
-  const tiles: [number, number][] = inner > 1 ? [[16, 16], [256, 1], [64, 1]] : [[256, 1], [64, 1]];
-  const tile = tiles.find(([a, i]) => (a + 2 * radius) * i * slotBytes <= limit);
-  if (!tile) throw new Error(`houghVoting: a filter radius of ${radius} voxels does not fit in workgroup memory (${limit} bytes)`);
-  const [tileAxis, tileInner] = tile;
-  const tilesAxis = Math.ceil(len / tileAxis);
-  const tilesInner = Math.ceil(inner / tileInner);
-  e.dispatch({
-    shader: 'voting', entry, constants: { RADIUS: radius, TILE_AXIS: tileAxis, TILE_INNER: tileInner },
-    bindings: { ...bindings, lineParams: { len, inner, outer, tilesAxis, tilesInner } },
-    workgroups: e.groups1D(outer * tilesAxis * tilesInner, 1), label: `voting.${entry}[axis ${axis}, r ${radius}]`,
-  });
-}
-
-/** Normalized Gaussian taps of σ (in voxels) reaching round(4σ) voxels out. */
-function gaussianTaps(sigma: number): number[] {
-  const r = Math.round(GAUSSIAN_TRUNCATE * sigma);
-  const w = Array.from({ length: 2 * r + 1 }, (_, k) => Math.exp(-0.5 * ((k - r) / sigma) ** 2));
-  const total = w.reduce((p, q) => p + q, 0);
-  return w.map((v) => v / total);
-}
-
-/** The votes blurred by a separable Gaussian of σ per volume axis (zero padding, as TensorFlow's 'SAME' conv). */
-function blurVotes(votes: Tensor, volume: readonly number[], sigma: readonly number[]): Tensor {
-  const e = votes.engine;
-  const axes = [0, 1, 2].filter((a) => sigma[a] > 0);
-  // Without any blur the first pass still converts the counts to f32 (radius 0, tap 1).
-  const passes = axes.length > 0 ? axes.map((a) => ({ axis: a, taps: gaussianTaps(sigma[a]) })) : [{ axis: 2, taps: [1] }];
-  let current: Tensor | null = null;
-  for (const { axis, taps } of passes) {
-    const next = e.empty(votes.shape, 'f32');
-    const tapTensor = e.tensor(new Float32Array(taps), [taps.length]);
-    const radius = (taps.length - 1) / 2;
-    if (current) linePass(e, 'blur_line', volume, axis, radius, { blurIn: current, blurOut: next, taps: tapTensor });
-    else linePass(e, 'blur_votes', volume, axis, radius, { counts: votes, blurOut: next, taps: tapTensor });
-    tapTensor.dispose();
-    current?.dispose();
-    current = next;
-  }
-  return current!;
-}
-
-/** For every bin, the index of the maximum (value, lower index) pair within `radius` voxels per axis. */
-function windowMaxIndex(blurred: Tensor, volume: readonly number[], radius: readonly number[]): Tensor {
-  const e = blurred.engine;
-  const axes = [0, 1, 2].filter((a) => radius[a] > 0);
-  const passes = axes.length > 0 ? axes : [2];
-  let value: Tensor | null = null;
-  let index: Tensor | null = null;
-  for (const axis of passes) {
-    const nextValue = e.empty(blurred.shape, 'f32');
-    const nextIndex = e.empty(blurred.shape, 'u32');
-    const out = { pairValueOut: nextValue, pairIndexOut: nextIndex };
-    if (value && index) linePass(e, 'max_pairs', volume, axis, radius[axis], { pairValueIn: value, pairIndexIn: index, ...out });
-    else linePass(e, 'max_blurred', volume, axis, radius[axis], { blurIn: blurred, ...out });
-    value?.dispose();
-    index?.dispose();
-    value = nextValue;
-    index = nextIndex;
-  }
-  value!.dispose();
-  return index!;
-}
-
-/** Exclusive prefix sum of a u32 vector, and its total ([1] u32), on the GPU. */
-function exclusiveScan(values: Tensor): { offsets: Tensor; total: Tensor } {
-  const e = values.engine;
-  const n = values.size;
-  const blocks = Math.max(1, Math.ceil(n / SCAN_BLOCK));
-  const offsets = e.empty([n], 'u32');
-  const blockSums = e.empty([blocks], 'u32');
-  const total = e.empty([1], 'u32');
-  const scanParams = { n, blocks };
-  e.dispatch({ shader: 'voting', entry: 'scan_blocks', bindings: { scanIn: values, scanOut: offsets, blockSums, scanParams }, workgroups: e.groups1D(blocks, 1) });
-  e.dispatch({ shader: 'voting', entry: 'scan_block_sums', bindings: { blockSums, scanTotal: total, scanParams }, workgroups: [1] });
-  if (blocks > 1) {
-    e.dispatch({ shader: 'voting', entry: 'scan_add', bindings: { scanOut: offsets, blockSums, scanParams }, workgroups: e.groups1D(n, 256) });
-  }
-  blockSums.dispose();
-  return { offsets, total };
 }
 
 /**
@@ -222,47 +128,30 @@ export function houghVotingTensor(embeddings: Tensor, foreground: Tensor, option
   const n = product(g.volume);
   if (n === 0) return e.zeros(foreground.shape, 'i32');
   const spatialAxes = g.ndim === 2 ? [1, 2] : [0, 1, 2];
-  const sigmaGiven = options.blurSigma === undefined ? null : perAxis(op, 'blurSigma', options.blurSigma, g.ndim);
-  if (sigmaGiven?.some((s) => !(s >= 0))) throw new Error(`${op}: blurSigma must be non-negative, got [${sigmaGiven.join(', ')}]`);
-  const sigma = [0, 1, 2].map((a) => {
-    const k = spatialAxes.indexOf(a);
-    if (k < 0) return 0;
-    return sigmaGiven ? sigmaGiven[k] : Math.sqrt(minDistance / g.spacing[a]);
-  });
-  const radius = [0, 1, 2].map((a) => (spatialAxes.includes(a) ? Math.floor(minDistance / g.spacing[a]) : 0));
-  // Two centres cannot lie in each other's window, so each cell of (radius + 1) voxels per axis holds at most one;
-  // each centre also needs minCount of the at most n votes.
-  const cells = product(g.volume.map((d, a) => Math.ceil(d / (radius[a] + 1))));
-  const capacity = Math.max(1, Math.min(cells, minCount > 0 ? Math.floor(n / minCount) : n));
+  const spacing = spatialAxes.map((a) => g.spacing[a]);
+  const sigma = options.blurSigma === undefined ? spacing.map((s) => Math.sqrt(minDistance / s)) : perAxis(op, 'blurSigma', options.blurSigma, g.ndim);
+  if (sigma.some((s) => !(s >= 0))) throw new Error(`${op}: blurSigma must be non-negative, got [${sigma.join(', ')}]`);
+  const radius = spacing.map((s) => Math.floor(minDistance / s));
 
   const mask = foregroundMask(foreground, threshold);
   const votes = castVotes(embeddings, mask, g);
-  const blurred = blurVotes(votes, g.volume, sigma);
-  const maxIndex = windowMaxIndex(blurred, g.volume, radius);
-  const isCentre = e.empty([n], 'u32');
+  const enough = e.empty(votes.shape, 'u32');
   e.dispatch({
-    shader: 'voting', entry: 'mark_centres', workgroups: e.groups1D(n, 256),
-    bindings: { pairIndexIn: maxIndex, blurIn: blurred, counts: votes, flags: isCentre, centreParams: { n, minCount } },
+    shader: 'voting', entry: 'enough_votes', workgroups: e.groups1D(n, WORKGROUP_SIZE),
+    bindings: { counts: votes, flags: enough, centreParams: { n, minCount } },
   });
+  const counts = cast(votes, 'f32');
   votes.dispose();
-  blurred.dispose();
-  maxIndex.dispose();
-  const { offsets, total } = exclusiveScan(isCentre);
-  const centres = e.empty([capacity * 3], 'f32');
-  e.dispatch({
-    shader: 'voting', entry: 'compact_centres', workgroups: e.groups1D(n, 256),
-    bindings: { scanIn: isCentre, scanOut: offsets, centres, voteParams: voteParams(g, capacity) },
-  });
-  isCentre.dispose();
-  offsets.dispose();
-  let labels = e.empty(foreground.shape, 'i32');
-  e.dispatch({
-    shader: 'voting', entry: 'assign_labels', workgroups: e.groups1D(n, 256),
-    bindings: { embeddings, foreground: mask, centres, scanTotal: total, labelsOut: labels, voteParams: voteParams(g, capacity) },
-  });
-  mask.dispose();
-  centres.dispose();
-  total.dispose();
+  const peaks = findPeaks(counts, { blurSigma: sigma, radius, threshold: 0, mask: enough });
+  counts.dispose();
+  enough.dispose();
+  // Centres in physical units: bin coordinates times the spacing.
+  const bins = cast(peaks.coords, 'f32');
+  const spacingTensor = e.tensor(new Float32Array(spacing), [g.ndim]);
+  const centres = mul(bins, spacingTensor);
+  let labels = assignNearest(embeddings, centres, { count: peaks.counts, mask });
+  const capacity = peaks.indices.shape[0];
+  for (const t of [mask, bins, spacingTensor, centres, peaks.indices, peaks.values, peaks.coords, peaks.counts]) t.dispose();
 
   if (options.opening !== undefined) {
     const opened = labelOpening(labels, spatialAxes.map((a) => options.opening! / g.spacing[a]));
@@ -320,7 +209,7 @@ export function labelOpening(labels: Tensor, radius: number | readonly number[])
   if (offsets.length === 3 || labels.size === 0) return e.copy(labels);
   const seOffsets = e.tensor(new Int32Array(offsets), [offsets.length], 'i32');
   const morphParams = { shape: [...volume, labels.size], offsets: offsets.length / 3 };
-  const workgroups = e.groups1D(labels.size, 256);
+  const workgroups = e.groups1D(labels.size, WORKGROUP_SIZE);
   const eroded = e.empty(labels.shape, 'i32');
   e.dispatch({ shader: 'voting', entry: 'erode_labels', workgroups, bindings: { labelsIn: labels, seOffsets, eroded, morphParams } });
   const out = e.empty(labels.shape, 'i32');
@@ -343,16 +232,16 @@ export function removeSmallObjects(labels: Tensor, minSize: number, maxLabel: nu
   const e = labels.engine;
   const sizeParams = { n: labels.size, maxLabel, minSize };
   const sizes = e.zeros([maxLabel + 1], 'u32');
-  e.dispatch({ shader: 'voting', entry: 'label_sizes', workgroups: e.groups1D(labels.size, 256), bindings: { labelsIn: labels, sizes, sizeParams } });
+  e.dispatch({ shader: 'voting', entry: 'label_sizes', workgroups: e.groups1D(labels.size, WORKGROUP_SIZE), bindings: { labelsIn: labels, sizes, sizeParams } });
   const kept = e.empty([maxLabel + 1], 'u32');
-  e.dispatch({ shader: 'voting', entry: 'keep_labels', workgroups: e.groups1D(maxLabel + 1, 256), bindings: { sizes, flags: kept, sizeParams } });
+  e.dispatch({ shader: 'voting', entry: 'keep_labels', workgroups: e.groups1D(maxLabel + 1, WORKGROUP_SIZE), bindings: { sizes, flags: kept, sizeParams } });
   sizes.dispose();
   const { offsets, total } = exclusiveScan(kept);
   total.dispose();
   const out = e.empty(labels.shape, 'i32');
   e.dispatch({
-    shader: 'voting', entry: 'relabel', workgroups: e.groups1D(labels.size, 256),
-    bindings: { labelsIn: labels, scanIn: kept, scanOut: offsets, labelsOut: out, sizeParams },
+    shader: 'voting', entry: 'relabel', workgroups: e.groups1D(labels.size, WORKGROUP_SIZE),
+    bindings: { labelsIn: labels, kept, keptOffsets: offsets, labelsOut: out, sizeParams },
   });
   kept.dispose();
   offsets.dispose();

@@ -6,7 +6,7 @@
 // 8 rotations and flips of the image first (test-time augmentation), then removes objects smaller than minObjectSize.
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { clusterSeeds } from '../kernels/cluster.ts';
+import { clusterSeedsTensor } from '../kernels/cluster.ts';
 import { dihedral, dihedralInverse, dihedralVectorMap } from '../kernels/dihedral.ts';
 import { add, neg, scale, sigmoid, tanh } from '../kernels/elementwise.ts';
 import { embedSegLoss } from '../kernels/embedseg-loss.ts';
@@ -168,12 +168,11 @@ export class EmbedSeg implements InstanceModel {
           seed: sigmoid(part(2 * D, 1)),
         };
       });
-      const clustered = await clusterSeeds(embedding, sigma, seed, {
+      const clustered = await clusterSeedsTensor(embedding, sigma, seed, {
         fgThreshold: c.fgThreshold, seedThreshold: c.seedThreshold, minMaskSum: c.minMaskSum, minUnclusteredRatio: c.minUnclusteredRatio,
       });
-      if (c.minObjectSize === 0) return clustered;
-      const labels = e.tensor(clustered, spatial, 'i32');
-      return (await removeSmallObjects(labels, c.minObjectSize).data()) as Int32Array;
+      const labels = c.minObjectSize === 0 ? clustered : removeSmallObjects(clustered, c.minObjectSize);
+      return (await labels.data()) as Int32Array;
     } finally {
       scope.end();
     }
