@@ -1,11 +1,14 @@
 // The engine, kernels and models must run unchanged in Deno and browsers: no Node built-ins and no Dawn binding
-// ('webgpu') under those folders; Node-only code lives in src/node.ts. The portable checks that test:deno and
-// test:browser run are run here on Node's Dawn too, so all three runtimes answer the same questions.
+// ('webgpu') under those folders; Node-only code lives in src/node.ts. The same holds for the op checks (test/ops/)
+// and the helpers the Deno and browser runners load with them. The portable checks that test:deno and test:browser
+// run first are run here on Node's Dawn too (the op checks have their own test/NAME.test.ts files), so all three
+// runtimes answer the same questions.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { opFamilies } from './ops/index.ts';
 import { runPortableChecks } from './portable/checks.ts';
 import { testEngine } from './support/engine.ts';
 
@@ -57,6 +60,37 @@ describe('portability', () => {
     expect(files.length).toBeGreaterThan(0);
     const offenders = files.flatMap((f) => nodeOnlyImports(readFileSync(f, 'utf8')).map((s) => `${relative(root, f)} imports '${s}'`));
     expect(offenders).toEqual([]);
+  });
+});
+
+/** The files of test/ that `entry` imports, directly or through other files of test/ (src/ is checked above). */
+function testImports(entry: string): string[] {
+  const seen = new Set<string>([entry]);
+  for (const file of seen) {
+    for (const s of importedModules(readFileSync(file, 'utf8'))) {
+      const path = resolve(dirname(file), s);
+      if (s.startsWith('.') && path.startsWith(join(root, 'test'))) seen.add(path);
+    }
+  }
+  return [...seen];
+}
+
+describe('the op checks run unchanged in Deno and the browser', () => {
+  it('what test/deno/checks.ts and test/browser/page.ts import from test/ imports no Node built-in and not vitest', () => {
+    const files = [...new Set(['test/deno/checks.ts', 'test/browser/page.ts'].flatMap((f) => testImports(join(root, f))))];
+    expect(files.length).toBeGreaterThan(20);
+    const offenders = files.flatMap((f) =>
+      importedModules(readFileSync(f, 'utf8'))
+        .filter((s) => nodeOnlyImports(`import '${s}';`).length > 0 || s === 'vitest' || s.startsWith('@vitest/'))
+        .map((s) => `${relative(root, f)} imports '${s}'`),
+    );
+    expect(offenders).toEqual([]);
+  });
+
+  it('every family of test/ops is in the index those runners run, and has its vitest file', () => {
+    const families = readdirSync(join(root, 'test/ops')).filter((f) => f !== 'index.ts').map((f) => f.replace(/\.ts$/, ''));
+    expect(Object.keys(opFamilies).sort()).toEqual(families.sort());
+    expect(families.filter((f) => !statSync(join(root, `test/${f}.test.ts`), { throwIfNoEntry: false }))).toEqual([]);
   });
 });
 

@@ -1,8 +1,10 @@
-// The browser side of `npm run test:browser`: the portable checks on Chromium's navigator.gpu, through the unchanged
-// runtime-agnostic entry. Reports on the console in the lines test/portable/report.ts parses; when there is no
-// WebGPU it says what it saw instead (navigator.gpu, the adapter request) so the runner can tell why.
+// The browser side of `npm run test:browser`: the portable checks, then every op family's checks, on Chromium's
+// navigator.gpu, through the unchanged runtime-agnostic entry. Reports on the console in the lines
+// test/portable/report.ts parses; when there is no WebGPU it says what it saw instead (navigator.gpu, the adapter
+// request) so the runner can tell why.
 import { createEngine } from '../../src/index.ts';
 import { runPortableChecks } from '../portable/checks.ts';
+import { runOpFamilies } from '../portable/families.ts';
 
 async function main(): Promise<void> {
   if (!navigator.gpu) {
@@ -17,6 +19,7 @@ async function main(): Promise<void> {
   for (const result of await runPortableChecks(engine)) console.log(`wgseg-result ${JSON.stringify(result)}`);
   await engine.sync();
   engine.destroy();
+  await runOpFamilies(() => createEngine());
   console.log('wgseg-done');
 }
 

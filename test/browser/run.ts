@@ -10,7 +10,7 @@ import { chromium } from 'playwright-core';
 import { parseResults, printResults } from '../portable/report.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const TIMEOUT_MS = 240_000;
+const TIMEOUT_MS = 600_000;
 
 // Headless Chromium's WebGPU on Linux: --enable-unsafe-webgpu exposes it and turns Dawn's adapter blocklist off.
 // Dawn then lists Mesa's lavapipe (chrome://gpu, "Dawn Info") but Chromium only takes adapters that can import
@@ -95,7 +95,8 @@ if (!existsSync(CHROMIUM)) {
   }
 }
 
-const { adapter, results, done } = parseResults(output);
+const { adapter, results, done, running } = parseResults(output);
 if (!failure && !done) failure = 'the page stopped before reporting every check';
+if (failure && running) failure += ` (during ${running})`;
 const { failed } = printResults('browser', adapter, results, failure, Date.now() - started);
 process.exit(failed > 0 ? 1 : 0);

@@ -6,9 +6,14 @@ import { locateMessage, sourceLocation } from '../../src/engine/dispatch.ts';
 import { shaderSources } from '../../src/shaders.gen.ts';
 
 export interface CheckResult {
+  /** The op family (test/ops/NAME.ts) of an op check; none for the checks of this file. */
+  family?: string;
   name: string;
   ok: boolean;
   detail: string;
+  ms?: number;
+  /** Why an op check was not run on this adapter (it then counts as neither passed nor failed). */
+  skipped?: string;
   /** Numbers a runner may want to print (losses, errors). */
   values?: Record<string, number | number[]>;
 }

@@ -1,7 +1,6 @@
 // Checks an op against a float64 reference: the forward on poisoned outputs, and the backward against central finite
 // differences of the float64 reference (so the numeric gradient is exact to ~1e-10 and the test measures only the
-// GPU's error).
-import { expect } from 'vitest';
+// GPU's error). Failures throw plain Errors (no test framework), so the checks run under vitest, in Deno and in a browser.
 import { record, type DType, type Engine, type Tensor } from '../../src/index.ts';
 
 /** A seeded uniform generator in [0, 1) (mulberry32), so failures reproduce. */
@@ -89,8 +88,10 @@ export async function checkOp(engine: Engine, c: OpCase): Promise<void> {
   const y = c.run(xs);
   const expected = Float64Array.from(c.ref(values));
   const out = await y.data();
-  expect(out.length, 'output size').toBe(expected.length);
-  expect(relError(out, expected), 'forward relative error').toBeLessThan(c.tol ?? 1e-5);
+  // The op as the tape knows it (forward-only cases have no tape), and the case by its inputs.
+  const what = `${y.node ? `${y.node.op} ` : ''}on ${c.inputs.map((inp) => `${inp.dtype ?? 'f32'} [${inp.shape}]`).join(', ')}`;
+  if (out.length !== expected.length) throw new Error(`checkOp ${what}: the output has ${out.length} values, the reference ${expected.length}`);
+  within(relError(out, expected), c.tol ?? 1e-5, `checkOp ${what}: forward`);
 
   if (wantGrad.some(Boolean)) {
     const r = uniform(expected.length, rand);
@@ -111,11 +112,17 @@ export async function checkOp(engine: Engine, c: OpCase): Promise<void> {
         values[i][j] = orig;
         numeric[j] = (plus - minus) / (2 * h);
       }
-      expect(relError(analytic, numeric), `gradient of input ${i} relative error`).toBeLessThan(c.gradTol ?? 1e-4);
+      within(relError(analytic, numeric), c.gradTol ?? 1e-4, `checkOp ${what}: gradient of input ${i}`);
     }
     loss.dispose();
   }
   for (const x of xs) x.dispose(); // parameters are kept out of scopes
   scope.end();
-  expect(engine.stats().liveTensors, 'tensors leaked by the op or its backward').toBe(before);
+  const leaked = engine.stats().liveTensors - before;
+  if (leaked !== 0) throw new Error(`checkOp ${what}: ${leaked} tensors leaked by the op or its backward`);
+}
+
+/** Throws unless `err` (a relative L2 error; NaN or Infinity when the output has a NaN) is below `tol`. */
+function within(err: number, tol: number, what: string): void {
+  if (!(err < tol)) throw new Error(`${what}: relative error ${err.toExponential(3)} is not below the tolerance ${tol}`);
 }
