@@ -32,6 +32,7 @@ export * from './train/trainer.ts';
 export * from './train/metrics.ts';
 export * from './kernels/jaccard.ts';
 export * from './kernels/instance.ts';
+export * from './kernels/patch-targets.ts';
 export * from './kernels/warp.ts';
 export * from './kernels/sort.ts';
 export * from './kernels/lovasz.ts';

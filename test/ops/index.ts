@@ -15,6 +15,7 @@ import { checks as jaccard } from './jaccard.ts';
 import { checks as lovasz } from './lovasz.ts';
 import { checks as matmul } from './matmul.ts';
 import { checks as optim } from './optim.ts';
+import { checks as patchTargets } from './patch-targets.ts';
 import { checks as peaks } from './peaks.ts';
 import { checks as pool } from './pool.ts';
 import { checks as random } from './random.ts';
@@ -48,5 +49,6 @@ export const opFamilies: Record<string, Check[]> = {
   voting,
   cluster,
   'embedseg-loss': embedsegLoss,
+  'patch-targets': patchTargets,
   augment,
 };
