@@ -41,6 +41,8 @@ export * from './train/normalize.ts';
 export * from './train/augment.ts';
 export * from './models/rdcnet.ts';
 export * from './models/erfnet.ts';
+export * from './models/unet.ts';
+export * from './models/patch-decoder.ts';
 export * from './models/embedseg.ts';
 export * from './models/registry.ts';
 export * from './train/predict.ts';
