@@ -65,7 +65,7 @@ describe('wgseg train / predict / eval (in process, tiny model)', () => {
     const r = await run([...args, '--out', whole]);
     expect(r.stderr).not.toContain('Error');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ reason: 'done', step: 4, best: { metric: 'f1' } });
+    expect(JSON.parse(r.stdout)).toMatchObject({ reason: 'done', step: 4, planned: 4, fitted: null, best: { metric: 'f1' } });
     expect(readdirSync(whole).sort()).toEqual(['best.safetensors', 'config.json', 'last.safetensors', 'optimizer.safetensors', 'state.json']);
     const config = JSON.parse(readFileSync(join(whole, 'config.json'), 'utf8'));
     expect(config).toMatchObject({
@@ -279,7 +279,9 @@ describe('bin/wgseg.js (child process, run from another folder)', () => {
     expect(h.code).toBe(0);
     expect(h.stdout).toContain('wgseg train --model NAME --data DIR --out RUN');
     expect(h.stdout).toContain('rdcnet');
-    expect(cli(['train', '--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining('--max-minutes M') });
+    const trainHelp = cli(['train', '--help']);
+    expect(trainHelp).toMatchObject({ code: 0, stdout: expect.stringContaining('--max-minutes M') });
+    expect(trainHelp.stdout).toContain('--fit-schedule');
     expect(cli(['frobnicate'])).toMatchObject({ code: 2, stderr: 'wgseg: unknown command "frobnicate" (train, predict, eval, synth; see wgseg --help)\n' });
   });
 

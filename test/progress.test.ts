@@ -43,4 +43,16 @@ describe('progressReporter', () => {
     expect(out.chunks.map((c) => c.split(' ')[1])).toEqual(['1/100', '11/100', '21/100', '31/100', '41/100', '51/100', '61/100', '71/100', '81/100', '91/100', '100/100']);
     expect(out.chunks.every((c) => !c.includes('\r') && c.endsWith('\n'))).toBe(true);
   });
+
+  it('says once, on its own line, that the schedule was fitted to the time limit', () => {
+    const out = stream(true);
+    const report = progressReporter(out);
+    const fit = (n: number, steps: number) => ({ type: 'schedule' as const, step: n, steps, planned: 2000, maxMinutes: 15, stepsPerSecond: 0.68 });
+    report(step(20));
+    report(fit(21, 612));
+    report(fit(200, 590));
+    report.done();
+    expect(out.chunks.slice(1, 3)).toEqual(['\r\x1b[K', 'schedule fitted to 612 of 2000 steps for the 15-minute limit (0.68 steps/s at step 21)\n']);
+    expect(out.chunks.slice(3)).toEqual([out.chunks[0].slice(4), '\n']);
+  });
 });

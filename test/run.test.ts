@@ -5,11 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { predictImage, syntheticBlobs, type Sample } from '../src/index.ts';
 import type { ModelRegistry } from '../src/models/model.ts';
 import { modelSpecs, registry } from '../src/models/registry.ts';
-import { MemoryStore } from '../src/train/run-store.ts';
+import { json, MemoryStore, readJSON } from '../src/train/run-store.ts';
 import {
   buildModel, ConfigError, loadModel, newRunConfig, prepareSamples, readRun, resumedRunConfig, trainRun, type RunConfig,
   type TrainRunOptions,
 } from '../src/train/run.ts';
+import type { TrainState } from '../src/train/trainer.ts';
 import { testEngine } from './support/engine.ts';
 import { tinyFactory } from './support/fake-model.ts';
 
@@ -59,6 +60,16 @@ describe('a run in memory', () => {
     const resumed = await resumedRunConfig(parts);
     expect((await train(parts, resumed, { resume: true })).result).toMatchObject({ reason: 'done', state: { step: 4 } });
     for (const file of ['last.safetensors', 'optimizer.safetensors', 'config.json']) expect(parts.files.get(file)).toEqual(whole.files.get(file));
+
+    // A run whose schedule was fitted to a time limit resumes to its fitted end, and says so.
+    const fitted = new MemoryStore('fitted');
+    await train(fitted, config(), { maxMinutes: 1e-9 });
+    const state = await readJSON<TrainState>(fitted, 'state.json');
+    await fitted.write({ 'state.json': json({ ...state, fitted: { steps: 3, from: 1, position: 1 } }) });
+    let fittedLog = '';
+    const fittedRun = await train(fitted, await resumedRunConfig(fitted), { resume: true, log: { write: (text) => (fittedLog += text) } });
+    expect(fittedRun.result).toMatchObject({ reason: 'done', state: { step: 3, fitted: { steps: 3 } } });
+    expect(fittedLog).toContain('from step 1 of 3 (fitted to a time limit; 4 planned)\n');
 
     const { run, weights } = await readRun(whole);
     expect(run).toMatchObject({ model: { kind: 'tiny', preset: 'default' }, data: { dir: 'blobs', patchSize: [16, 16], trainSpacing: [1, 1] } });

@@ -176,3 +176,122 @@ describe('Trainer', () => {
     model.dispose();
   });
 });
+
+describe('a schedule fitted to the time limit', () => {
+  // 100 planned steps on a fake clock: 1 s a step (`slow` ms from the 31st on), 5 s a validation; saving takes no time.
+  const fitOptions = { ...options, steps: 100, logEvery: 5, validateEvery: 20, saveEvery: 10 };
+  function clocked(e: Engine, slow = 1000) {
+    let clock = 0;
+    const run = memoryHooks(e, {
+      now: () => clock,
+      batch: (step) => ((clock += step < 30 ? 1000 : slow), batch(e, step)),
+      validate: async () => ((clock += 5000), { f1: 0.5 }),
+    });
+    return { ...run, clock: () => clock };
+  }
+  const scheduleEvents = (events: TrainEvent[]) => events.filter((ev) => ev.type === 'schedule');
+  const stepEvents = (events: TrainEvent[]) => events.filter((ev) => ev.type === 'step');
+
+  it('fits the steps that fit from the measured step rate, and ends at the end value on time', async () => {
+    const e = await testEngine();
+    const model = makeModel(e);
+    const run = clocked(e);
+    const trainer = new Trainer(model, fitOptions);
+    const result = await trainer.run(run.hooks, { maxMinutes: 1, fitSchedule: true });
+    // Measured over steps 1 to 25, less the validation at 20: 1 s a step. Of the 30 s left, 95% hold 18 steps and
+    // the validations at 40 and after the last step: the schedule ends at step 43.
+    expect(scheduleEvents(run.events)[0]).toEqual({ type: 'schedule', step: 25, steps: 43, planned: 100, maxMinutes: 1, stepsPerSecond: 1 });
+    // At the validation of step 40, 43 steps would leave more than 10% of the 10 s left: refitted to 44.
+    expect(scheduleEvents(run.events).slice(1)).toEqual([{ type: 'schedule', step: 40, steps: 44, planned: 100, maxMinutes: 1, stepsPerSecond: 1 }]);
+    expect(result.reason).toBe('done');
+    expect(result.state.step).toBe(44);
+    expect(run.clock()).toBeLessThanOrEqual(60_000);
+    expect(result.state.fitted).toEqual({ steps: 44, from: 40, position: expect.any(Number) });
+    expect(trainer.lrAt(44)).toBeCloseTo(fitOptions.lrMin, 12);
+    expect(result.state.lr).toBe(trainer.lrAt(43));
+    expect(result.state.lr - fitOptions.lrMin).toBeLessThan(0.01 * (fitOptions.lr - fitOptions.lrMin));
+    // The last step validates and saves.
+    expect(run.events.filter((ev) => ev.type === 'validation').map((ev) => ev.step)).toEqual([20, 40, 44]);
+    expect(run.last().state).toMatchObject({ step: 44, fitted: { steps: 44 } });
+    // The step lines count to the fitted end.
+    expect(stepEvents(run.events).map((ev) => `${ev.step}/${ev.steps}`).slice(4, 9)).toEqual(['25/100', '30/43', '35/43', '40/43', '44/44']);
+    model.dispose();
+  });
+
+  it('decays monotonically through refits on a machine that slows down, and still ends on time', async () => {
+    const e = await testEngine();
+    const model = makeModel(e);
+    const run = clocked(e, 2000);
+    const trainer = new Trainer(model, { ...fitOptions, logEvery: 1 });
+    const result = await trainer.run(run.hooks, { maxMinutes: 2, fitSchedule: true });
+    // Fitted at step 21 at 1 s a step; from step 31 a step takes 2 s: the validations at 40 (19 steps in 29 s) and 60
+    // shorten the schedule.
+    expect(scheduleEvents(run.events).map((ev) => `${ev.steps}@${ev.step} ${ev.stepsPerSecond.toFixed(3)}/s`)).toEqual(['90@21 1.000/s', '70@40 0.655/s', '64@60 0.500/s']);
+    expect(result).toMatchObject({ reason: 'done', state: { step: 64 } });
+    expect(run.clock()).toBe(118_000);
+    const lrs = stepEvents(run.events).map((ev) => ev.lr);
+    expect(lrs).toHaveLength(64);
+    for (let i = 1; i < lrs.length; i++) expect(lrs[i]).toBeLessThan(lrs[i - 1]);
+    expect(trainer.lrAt(64)).toBeCloseTo(fitOptions.lrMin, 12);
+    model.dispose();
+  });
+
+  it('is kept by a resumed run, which ends with the parameters of the uninterrupted one', async () => {
+    const e = await testEngine();
+    const whole = makeModel(e);
+    const wholeRun = clocked(e);
+    const result = await new Trainer(whole, fitOptions).run(wholeRun.hooks, { maxMinutes: 1, fitSchedule: true });
+    const saved = wholeRun.saved.filter((c) => c.which === 'last') as Extract<Checkpoint, { which: 'last' }>[];
+    const at30 = saved.find((c) => c.state.step === 30)!;
+    expect(at30.state.fitted).toEqual({ steps: 43, from: 25, position: 25 });
+
+    // Resumed without a time limit, a run follows the fit saved with its checkpoint: from step 40's (refitted to 44), it
+    // ends with the uninterrupted run's parameters; from step 30's, at 43.
+    const at40 = saved.find((c) => c.state.step === 40)!;
+    expect(at40.state.fitted).toMatchObject({ steps: 44, from: 40 });
+    const resumed = makeModel(e);
+    const trainer = new Trainer(resumed, fitOptions);
+    trainer.restore(at40.weights, at40.optimizer, at40.state, 'run');
+    const rest = await trainer.run(memoryHooks(e).hooks);
+    expect(rest).toMatchObject({ reason: 'done', state: { step: 44, lr: result.state.lr, fitted: result.state.fitted } });
+    for (const name of ['weight', 'bias'] as const) expect(await resumed[name].data()).toEqual(await whole[name].data());
+
+    const from30 = new Trainer(makeModel(e), fitOptions);
+    from30.restore(at30.weights, at30.optimizer, at30.state, 'run');
+    const events: TrainEvent[] = [];
+    expect((await from30.run({ ...memoryHooks(e).hooks, progress: (ev) => void events.push(ev) })).state.step).toBe(43);
+    expect(from30.lrAt(43)).toBeCloseTo(fitOptions.lrMin, 12);
+    expect(scheduleEvents(events)).toEqual([]);
+
+    // A corrupt fit is refused by name.
+    expect(() => new Trainer(makeModel(e), fitOptions).restore(at40.weights, at40.optimizer, { ...at40.state, fitted: { steps: 400, from: 40, position: 40 } }, 'RUN'))
+      .toThrow(`RUN: state.json's fitted schedule {"steps":400,"from":40,"position":40} does not fit the config's 100 steps`);
+    whole.dispose();
+    resumed.dispose();
+  });
+
+  it('changes nothing without a limit, when everything fits, with fitSchedule false, or by default', async () => {
+    const e = await testEngine();
+    const runs: { limit: number | undefined; fit: boolean | undefined }[] = [
+      { limit: undefined, fit: true },
+      { limit: 10, fit: true },
+      { limit: 1, fit: false },
+      { limit: 1, fit: undefined },
+    ];
+    const ends: Record<string, unknown>[] = [];
+    for (const { limit, fit } of runs) {
+      const model = makeModel(e);
+      const run = clocked(e);
+      const trainer = new Trainer(model, { ...fitOptions, logEvery: 1 });
+      const result = await trainer.run(run.hooks, { maxMinutes: limit, fitSchedule: fit });
+      expect(scheduleEvents(run.events)).toEqual([]);
+      expect(result.state.fitted).toBeUndefined();
+      expect('fitted' in result.state).toBe(false);
+      for (const ev of stepEvents(run.events)) expect(ev.lr).toBe(trainer.schedule(ev.step - 1));
+      ends.push({ reason: result.reason, step: result.state.step });
+      model.dispose();
+    }
+    // Without fitting, the limit stops the run in the middle of its schedule.
+    expect(ends).toEqual([{ reason: 'done', step: 100 }, { reason: 'done', step: 100 }, { reason: 'time', step: 50 }, { reason: 'time', step: 50 }]);
+  });
+});

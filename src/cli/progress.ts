@@ -1,5 +1,6 @@
 // Training progress on stderr: a bar redrawn in place on a terminal; plain lines (at most one per 10 s, plus every
-// validation) when the output is a file or CI log.
+// validation) when the output is a file or CI log. A schedule fitted to the time limit is said once, when first
+// fitted; refits show in the steps of the step line.
 import type { TrainEvent } from '../train/trainer.ts';
 
 const BAR = 24;
@@ -22,18 +23,24 @@ function validationLine(ev: Extract<TrainEvent, { type: 'validation' }>): string
   return `validation at step ${ev.step}: ${scores}${ev.improved ? '  (best so far)' : ''}`;
 }
 
+function scheduleLine(ev: Extract<TrainEvent, { type: 'schedule' }>): string {
+  return `schedule fitted to ${ev.steps} of ${ev.planned} steps for the ${Number(ev.maxMinutes.toPrecision(3))}-minute limit (${ev.stepsPerSecond.toFixed(2)} steps/s at step ${ev.step})`;
+}
+
 /** A TrainHooks.progress for `stream`; call done() after training to end the bar's line. */
 export function progressReporter(stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number }, now = () => Date.now()) {
   let bar = '';
   let lastLine = -Infinity;
+  let fitted = false;
   const clear = () => {
     if (bar) stream.write('\r\x1b[K');
   };
   const report = (ev: TrainEvent) => {
-    if (ev.type === 'checkpoint') return;
-    if (ev.type === 'validation') {
+    if (ev.type === 'checkpoint' || (ev.type === 'schedule' && fitted)) return;
+    if (ev.type !== 'step') {
+      if (ev.type === 'schedule') fitted = true;
       clear();
-      stream.write(`${validationLine(ev)}\n`);
+      stream.write(`${ev.type === 'validation' ? validationLine(ev) : scheduleLine(ev)}\n`);
       if (bar) stream.write(bar);
       return;
     }

@@ -34,6 +34,10 @@ keeps RUN/{config.json, last.safetensors, best.safetensors, optimizer.safetensor
   --seed N           seed of the crops, augmentation and dropout
   --spacing Z,Y,X    voxel spacing for every image, instead of the files' metadata (Y,X in 2D)
   --max-minutes M    stop cleanly after M minutes (the last checkpoint is saved)
+  --fit-schedule     with --max-minutes, fit the learning-rate schedule to the limit: from the step time measured
+                     over the first steps (and the validation and save times), the steps that fit become the run's
+                     last step, and the learning rate decays to its end value there (refitted at every validation;
+                     kept in state.json for --resume). Off by default: it has not yet beaten the planned schedule
   --resume           continue RUN from its last checkpoint, with its saved config
   --init FROM        fine-tune: start from the weights predict would use in the run folder FROM (a trained run or
                      a shipped model in pretrained/), with FROM's model config and normalization, a fresh optimizer
@@ -46,7 +50,7 @@ const flags = {
   model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, config: { type: 'string' },
   preset: { type: 'string' }, 'max-minutes': { type: 'string' }, spacing: { type: 'string' }, resume: { type: 'boolean' },
   steps: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' }, 'no-tune': { type: 'boolean' },
-  init: { type: 'string' },
+  init: { type: 'string' }, 'fit-schedule': { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parse<typeof flags>>['values'];
@@ -140,15 +144,15 @@ export async function train(argv: string[], ctx: Context): Promise<number> {
     // A line of text ends the progress bar's line first.
     const log = { write: (text: string) => (report.done(), ctx.stderr.write(text)) };
     const { result, tuning } = await trainRun(e, model, run, folder, samples, {
-      resume, initWeights, maxMinutes, tune: !values['no-tune'], log, progress: report, names: flagNames,
+      resume, initWeights, maxMinutes, fitSchedule: values['fit-schedule'] ?? false, tune: !values['no-tune'], log, progress: report, names: flagNames,
     });
     if (result.reason === 'diverged') {
       log.write(`wgseg train: ${result.message}\n`);
       return 1;
     }
     if (values['no-tune']) log.write('postprocessing: not tuned (--no-tune)\n');
-    const { step, best, loss } = result.state;
-    const summary = { reason: result.reason, step, loss, best, tuned: tuning?.values ?? null, run: out };
+    const { step, best, loss, lr, fitted } = result.state;
+    const summary = { reason: result.reason, step, planned: run.train.steps, fitted: fitted?.steps ?? null, lr, loss, best, tuned: tuning?.values ?? null, run: out };
     ctx.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   } finally {

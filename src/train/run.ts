@@ -270,6 +270,8 @@ export interface TrainRunOptions {
   initWeights?: Uint8Array;
   /** Stop cleanly after this many minutes (the last checkpoint is saved). */
   maxMinutes?: number;
+  /** Fit the learning-rate schedule to maxMinutes (default false; see RunOptions.fitSchedule in trainer.ts). */
+  fitSchedule?: boolean;
   /** Tune the postprocessing on the validation images when training ends (default true). */
   tune?: boolean;
   /** What is trained, and the tuning's scores. */
@@ -331,8 +333,9 @@ export async function trainRun(
   }
   const { batchSize, seed } = run.train;
   const init = run.init ? `, initialized from ${run.init.weights} (step ${run.init.step})` : '';
+  const fitted = trainer.state.fitted ? ` (fitted to a time limit; ${run.train.steps} planned)` : '';
   log.write(
-    `training ${run.model.kind}${run.model.preset ? ` (${run.model.preset})` : ''}${init} on ${data.train.length} image(s), validating on ${data.val.length}, from step ${trainer.state.step} of ${run.train.steps}\n`,
+    `training ${run.model.kind}${run.model.preset ? ` (${run.model.preset})` : ''}${init} on ${data.train.length} image(s), validating on ${data.val.length}, from step ${trainer.state.step} of ${trainer.steps}${fitted}\n`,
   );
   const result = await trainer.run(
     {
@@ -347,7 +350,7 @@ export async function trainRun(
       },
       progress: options.progress,
     },
-    { maxMinutes: options.maxMinutes },
+    { maxMinutes: options.maxMinutes, fitSchedule: options.fitSchedule },
   );
   releaseSamples(e);
   if (result.reason === 'diverged' || options.tune === false) return { result, tuning: null };
