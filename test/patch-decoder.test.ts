@@ -11,7 +11,7 @@ import { reshape } from '../src/kernels/shape.ts';
 import { PatchDecoder, patchDecoderConfig, patchDecoderPresets, type PatchDecoderConfig } from '../src/models/patch-decoder.ts';
 import { relError, rng, uniform } from './support/check.ts';
 import { testEngine } from './support/engine.ts';
-import { conv64, crop64, finiteDifferences, randomizeBiases, relu64, upsample64, type Array64 } from './support/nn64.ts';
+import { conv64, crop64, expectNoLeaks, finiteDifferences, randomizeBiases, relu64, upsample64, type Array64 } from './support/nn64.ts';
 
 // Code 8 = 2×2×2; stages ×2 to 3, 2 and 1 channels; decoded 16×16, cropped to 13×11.
 const tiny = { patchSize: [13, 11], codeShape: [2, 2, 2], widths: [4, 3, 2] };
@@ -160,25 +160,9 @@ describe('patchDecoder', () => {
 
   it('leaks nothing: a training step leaves only the parameters and their gradients; inference only its output', async () => {
     const e = await testEngine();
-    await e.sync();
-    const before = e.stats().liveTensors;
-    const model = new PatchDecoder(e, tiny3d);
-    const params = [...model.namedTensors().values()].map((t) => t.tensor);
-    const codes = randomTensor(e, [3, model.codeLength], 7);
-    e.tidy(() => sum(model.forward(codes)).backward());
-    expect(e.stats().liveTensors - before).toBe(2 * params.length + 1);
-    for (const p of params) {
-      p.grad!.dispose();
-      p.grad = null;
-    }
-    const recorded = e.tidy(() => model.forward(codes));
-    await e.sync();
-    const live = e.stats().liveBytes;
-    const out = e.noGrad(() => model.forward(codes));
-    expect(e.stats().liveBytes - live).toBe(out.byteLength);
-    expect(Array.from(await out.data())).toEqual(Array.from(await recorded.data()));
-    for (const t of [out, recorded, codes]) t.dispose();
-    model.dispose();
-    expect(e.stats().liveTensors).toBe(before);
+    await expectNoLeaks(e, () => {
+      const block = new PatchDecoder(e, tiny3d);
+      return { block, input: randomTensor(e, [3, block.codeLength], 7) };
+    });
   });
 });

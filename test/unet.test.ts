@@ -16,7 +16,7 @@ import {
 } from '../src/models/unet.ts';
 import { relError, rng, uniform } from './support/check.ts';
 import { testEngine } from './support/engine.ts';
-import { concat64, conv64, crop64, finiteDifferences, maxPool64, randomizeBiases, relu64, upsample64, type Array64 } from './support/nn64.ts';
+import { concat64, conv64, crop64, expectNoLeaks, finiteDifferences, maxPool64, randomizeBiases, relu64, upsample64, type Array64 } from './support/nn64.ts';
 
 // 2 poolings; widths down 3, 6, 12, up ⌊6·2/1.5⌋ = 8 at level 1 and ⌊3·4/2.25⌋ = 5 at level 0. Sizes 44 + 4k.
 const tiny = { levels: 2, baseWidth: 3, fmapIncFactors: [2, 2], fmapDecFactors: [1.5, 1.5] };
@@ -298,25 +298,6 @@ describe('unet', () => {
 
   it('leaks nothing: a training step leaves only the parameters and their gradients; inference only its output', async () => {
     const e = await testEngine();
-    await e.sync();
-    const before = e.stats().liveTensors;
-    const model = new UNet(e, aniso);
-    const params = [...model.namedTensors().values()].map((t) => t.tensor);
-    const x = randomTensor(e, [1, 1, 10, 44, 44], 13);
-    e.tidy(() => sum(model.forward(x)).backward());
-    expect(e.stats().liveTensors - before).toBe(2 * params.length + 1);
-    for (const p of params) {
-      p.grad!.dispose();
-      p.grad = null;
-    }
-    const recorded = e.tidy(() => model.forward(x));
-    await e.sync();
-    const live = e.stats().liveBytes;
-    const out = e.noGrad(() => model.forward(x));
-    expect(e.stats().liveBytes - live).toBe(out.byteLength);
-    expect(Array.from(await out.data())).toEqual(Array.from(await recorded.data()));
-    for (const t of [out, recorded, x]) t.dispose();
-    model.dispose();
-    expect(e.stats().liveTensors).toBe(before);
+    await expectNoLeaks(e, () => ({ block: new UNet(e, aniso), input: randomTensor(e, [1, 1, 10, 44, 44], 13) }));
   });
 });

@@ -3,6 +3,10 @@
 // take central finite differences of it for gradient checks. Written for clarity, not speed: tiny networks only.
 import type { NamedTensor } from '../../src/models/model.ts';
 import { writeTensors } from '../../src/train/checkpoint.ts';
+import { expect } from 'vitest';
+import type { Engine } from '../../src/engine/engine.ts';
+import type { Tensor } from '../../src/engine/tensor.ts';
+import { sum } from '../../src/kernels/reduce.ts';
 import { rng, uniform } from './check.ts';
 
 export interface Array64 {
@@ -163,4 +167,38 @@ export function randomizeBiases(tensors: ReadonlyMap<string, NamedTensor>, seed:
   const rand = rng(seed);
   const biases = new Map([...tensors].filter(([n]) => n.endsWith('.bias')).map(([n, t]) => [n, t.tensor]));
   writeTensors(biases, new Map([...biases].map(([n, t]) => [n, { shape: [...t.shape], data: Float32Array.from(uniform(t.size, rand, -0.3, 0.3)) }])), 'randomizeBiases');
+}
+
+/** A network block as the leak check drives it: its tensors by name and its forward pass. */
+interface Block {
+  namedTensors(): Map<string, { tensor: Tensor }>;
+  forward(x: Tensor): Tensor;
+  dispose(): void;
+}
+
+/**
+ * Builds a block, then checks that a training step leaves only the parameters' gradients (plus the input), that
+ * inference leaves only its output (equal to the recorded forward's), and that disposing everything returns the live
+ * tensors to where they were. `make` builds the block and its input after the baseline is taken.
+ */
+export async function expectNoLeaks(e: Engine, make: () => { block: Block; input: Tensor }): Promise<void> {
+  await e.sync();
+  const before = e.stats().liveTensors;
+  const { block, input } = make();
+  const params = [...block.namedTensors().values()].map((t) => t.tensor);
+  e.tidy(() => sum(block.forward(input)).backward());
+  expect(e.stats().liveTensors - before).toBe(2 * params.length + 1);
+  for (const p of params) {
+    p.grad!.dispose();
+    p.grad = null;
+  }
+  const recorded = e.tidy(() => block.forward(input));
+  await e.sync();
+  const live = e.stats().liveBytes;
+  const out = e.noGrad(() => block.forward(input));
+  expect(e.stats().liveBytes - live).toBe(out.byteLength);
+  expect(Array.from(await out.data())).toEqual(Array.from(await recorded.data()));
+  for (const t of [out, recorded, input]) t.dispose();
+  block.dispose();
+  expect(e.stats().liveTensors).toBe(before);
 }
