@@ -1,6 +1,6 @@
 // EmbedSeg's greedy clustering on the GPU against hand-made cases and a float64 reference of the same algorithm.
 import { clusterSeeds, type ClusterSeedsOptions, clusterSeedsTensor, type Engine } from '../../src/index.ts';
-import { rng } from '../support/check.ts';
+import { rng, coordsOf } from '../support/check.ts';
 import { expect } from '../support/expect.ts';
 import { checkList } from '../support/suite.ts';
 
@@ -27,15 +27,6 @@ interface Field {
 function emptyField(shape: number[]): Field {
   const n = shape.reduce((p, q) => p * q, 1);
   return { shape, embedding: new Float32Array(shape.length * n), sigma: new Float32Array(shape.length * n), seed: new Float32Array(n).fill(0.1) };
-}
-
-function coordsOf(i: number, shape: number[]): number[] {
-  const c: number[] = [];
-  for (let a = shape.length - 1; a >= 0; a--) {
-    c.unshift(i % shape[a]);
-    i = Math.floor(i / shape[a]);
-  }
-  return c;
 }
 
 /**

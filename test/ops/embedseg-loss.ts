@@ -1,24 +1,12 @@
 // EmbedSeg's loss against a float64 reference of SPEC.md's formula: medoids, the loss, its gradient by finite
 // differences, items without instances, 3D, and the errors.
 import { embedSegLoss, type EmbedSegLossOptions, type Engine, instanceMedoids, type Tensor } from '../../src/index.ts';
-import { relError, rng, uniform } from '../support/check.ts';
+import { relError, rng, uniform, coordsOf, sizeOf } from '../support/check.ts';
 import { expect } from '../support/expect.ts';
 import { checkList } from '../support/suite.ts';
 
 const { checks, describe, it } = checkList();
 export { checks };
-
-const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** Index of pixel p along each spatial axis (layout order). */
-function coordsOf(p: number, spatial: readonly number[]): number[] {
-  const c = new Array<number>(spatial.length);
-  for (let a = spatial.length - 1; a >= 0; a--) {
-    c[a] = p % spatial[a];
-    p = Math.floor(p / spatial[a]);
-  }
-  return c;
-}
 
 /** The medoid of `pixels` (flat indices): the smallest Σ of grid distances, the lowest index among (near-)equal sums. */
 function medoidRef(pixels: number[], spatial: readonly number[], steps: readonly number[]): number {

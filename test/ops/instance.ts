@@ -1,7 +1,7 @@
 // Instance ids and per-instance statistics against a float64 CPU reference: hand cases, sparse and many labels,
 // empty items, 1D/3D anisotropic shapes, truncated rows, 64-bit coordinate sums, poisoned outputs and leaks.
 import { type Engine, instanceIds, instanceStats } from '../../src/index.ts';
-import { rng } from '../support/check.ts';
+import { rng, coordsOf } from '../support/check.ts';
 import { expect } from '../support/expect.ts';
 import { checkList } from '../support/suite.ts';
 
@@ -16,15 +16,6 @@ interface StatsRef {
   centroids: number[];
   boxMin: number[];
   boxMax: number[];
-}
-
-function coordsOf(p: number, spatial: readonly number[]): number[] {
-  const c = new Array<number>(spatial.length);
-  for (let a = spatial.length - 1; a >= 0; a--) {
-    c[a] = p % spatial[a];
-    p = Math.floor(p / spatial[a]);
-  }
-  return c;
 }
 
 /** Per item: ids in ascending label order; per row (S per item) label, size, mean coordinate and box, 0 past K_n. */

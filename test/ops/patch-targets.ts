@@ -3,7 +3,7 @@
 // case of two crossing instances, the round trip to the instance masks the labels were made from, the BCE built from
 // elementwise ops on the −1-for-ignore targets, poisoned outputs (every output element is compared), leaks and errors.
 import { type Engine, greater, greaterEqual, logSigmoid, neg, patchTargets, sum, where, type PatchTargetOptions } from '../../src/index.ts';
-import { rng } from '../support/check.ts';
+import { rng, coordsOf, indexOf } from '../support/check.ts';
 import { expect } from '../support/expect.ts';
 import { checkList } from '../support/suite.ts';
 
@@ -17,17 +17,6 @@ interface Targets {
 }
 
 const product = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
-
-function coordsOf(i: number, shape: readonly number[]): number[] {
-  const c = new Array<number>(shape.length);
-  for (let a = shape.length - 1; a >= 0; a--) {
-    c[a] = i % shape[a];
-    i = Math.floor(i / shape[a]);
-  }
-  return c;
-}
-
-const indexOf = (c: readonly number[], shape: readonly number[]) => c.reduce((i, x, a) => i * shape[a] + x, 0);
 
 /** The reference: for each window pixel its instance set (null: unlabeled), then every channel by the definition. */
 function targetsRef(labels: ArrayLike<number>, shape: readonly number[], options: PatchTargetOptions): Targets {

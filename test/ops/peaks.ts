@@ -2,23 +2,12 @@
 // top K, Gaussian blur, the exclusive prefix sum and nearest-centre assignment; hand cases, empty inputs, batches,
 // 3D anisotropic windows, poisoned outputs, leaks and errors.
 import { assignNearest, type Engine, exclusiveScan, findPeaks, type FindPeaksOptions, type Tensor } from '../../src/index.ts';
-import { relError, rng } from '../support/check.ts';
+import { relError, rng, coordsOf, sizeOf } from '../support/check.ts';
 import { expect } from '../support/expect.ts';
 import { checkList } from '../support/suite.ts';
 
 const { checks, describe, it } = checkList();
 export { checks };
-
-const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
-function coordsOf(p: number, spatial: readonly number[]): number[] {
-  const c = new Array<number>(spatial.length);
-  for (let a = spatial.length - 1; a >= 0; a--) {
-    c[a] = p % spatial[a];
-    p = Math.floor(p / spatial[a]);
-  }
-  return c;
-}
 
 interface PeakList {
   indices: number[];

@@ -1,21 +1,11 @@
 // Shape ops against plain-JS references, with gradient checks; views versus copies; integer dtypes; error messages.
 import { cast, concat, pad, reshape, slice, sum, transpose } from '../../src/index.ts';
-import { checkOp, sizeOf } from '../support/check.ts';
+import { checkOp, sizeOf, coordsOf, indexOf } from '../support/check.ts';
 import { expect } from '../support/expect.ts';
 import { checkList } from '../support/suite.ts';
 
 const { checks, describe, it } = checkList();
 export { checks };
-
-function coordsOf(i: number, shape: readonly number[]): number[] {
-  const c = new Array<number>(shape.length);
-  for (let k = shape.length - 1; k >= 0; k--) {
-    c[k] = i % shape[k];
-    i = Math.floor(i / shape[k]);
-  }
-  return c;
-}
-const indexOf = (c: readonly number[], shape: readonly number[]) => c.reduce((acc, v, k) => acc * shape[k] + v, 0);
 
 /** out[c] = x[map(c)] over every coordinate c of outShape (map returns null for a constant `fill`). */
 function gatherRef(x: Float64Array, xShape: number[], outShape: number[], map: (c: number[]) => number[] | null, fill = 0): Float64Array {

@@ -1,7 +1,7 @@
 // Hough voting, label opening and small-object removal: hand-made cases with known answers, and the whole voting
 // pipeline against a float64 CPU reference that follows the same rules.
 import { type Engine, houghVotes, houghVoting, houghVotingTensor, labelOpening, removeSmallObjects } from '../../src/index.ts';
-import { rng } from '../support/check.ts';
+import { rng, coordsOf } from '../support/check.ts';
 import { expect } from '../support/expect.ts';
 import { checkList } from '../support/suite.ts';
 
@@ -14,10 +14,6 @@ function stridesOf(shape: readonly number[]): number[] {
   const s = shape.map(() => 1);
   for (let a = shape.length - 2; a >= 0; a--) s[a] = s[a + 1] * shape[a + 1];
   return s;
-}
-
-function coordsOf(i: number, shape: readonly number[]): number[] {
-  return stridesOf(shape).map((s, a) => Math.floor(i / s) % shape[a]);
 }
 
 interface RefOptions {

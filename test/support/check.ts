@@ -26,6 +26,19 @@ export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** The coordinates of row-major flat index `i` in `shape`, one per axis. */
+export function coordsOf(i: number, shape: readonly number[]): number[] {
+  const c = new Array<number>(shape.length);
+  for (let a = shape.length - 1; a >= 0; a--) {
+    c[a] = i % shape[a];
+    i = Math.floor(i / shape[a]);
+  }
+  return c;
+}
+
+/** The row-major flat index of coordinates `c` in `shape`. */
+export const indexOf = (c: readonly number[], shape: readonly number[]): number => c.reduce((i, x, a) => i * shape[a] + x, 0);
+
 /** ‖out − ref‖ / ‖ref‖ (absolute when ref is all zeros); Infinity when out has a NaN or shapes differ. */
 export function relError(out: ArrayLike<number>, ref: ArrayLike<number>): number {
   if (out.length !== ref.length) return Infinity;
