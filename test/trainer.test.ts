@@ -1,7 +1,7 @@
 // The training loop on a tiny model: a resumed run ends bit-identical to an uninterrupted one, a NaN loss stops training
 // and keeps the last good checkpoint, the best checkpoint follows the validation metric, and the time limit saves.
 import { describe, expect, it } from 'vitest';
-import { decodeSafetensors, Trainer, type Checkpoint, type Engine, type TrainBatch, type TrainEvent, type TrainHooks } from '../src/index.ts';
+import { decodeSafetensors, scale, Trainer, type Checkpoint, type Engine, type TrainBatch, type TrainEvent, type TrainHooks } from '../src/index.ts';
 import { testEngine } from './support/engine.ts';
 import { TinyModel } from './support/fake-model.ts';
 
@@ -29,6 +29,28 @@ const options = { steps: 8, batchSize: 2, lr: 0.05, lrMin: 0.001, logEvery: 2, v
 const makeModel = (e: Engine) => new TinyModel(e, { channels: 2, seed: 5, dropout: 0.25 });
 
 describe('Trainer', () => {
+  it('adds named loss terms, and reports each of them and their sum in the progress and the state', async () => {
+    const e = await testEngine();
+    const model = makeModel(e);
+    const plain = model.loss.bind(model);
+    // The same loss as two terms: the mean squared error, and half of it again.
+    model.loss = ((b: TrainBatch, step: number) => {
+      const mse = plain(b, step);
+      return { mse, half: scale(mse, 0.5) };
+    }) as unknown as TinyModel['loss'];
+    const run = memoryHooks(e);
+    const result = await new Trainer(model, options).run(run.hooks);
+    const steps = run.events.filter((ev): ev is Extract<TrainEvent, { type: 'step' }> => ev.type === 'step');
+    expect(steps.length).toBe(4);
+    for (const ev of steps) {
+      expect(Object.keys(ev.terms!)).toEqual(['mse', 'half']);
+      expect(ev.terms!.half).toBeCloseTo(ev.terms!.mse / 2, 6);
+      expect(ev.loss).toBeCloseTo(1.5 * ev.terms!.mse, 6);
+    }
+    expect(result.state.terms).toEqual(steps.at(-1)!.terms);
+    model.dispose();
+  });
+
   it('a run stopped by the time limit and resumed ends with the same parameters as an uninterrupted run', async () => {
     const e = await testEngine();
     const full = makeModel(e);

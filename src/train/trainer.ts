@@ -6,6 +6,7 @@
 import { Adam } from '../kernels/optim.ts';
 import { Tensor } from '../engine/tensor.ts';
 import { add } from '../kernels/elementwise.ts';
+import { concat, reshape } from '../kernels/shape.ts';
 import type { InstanceModel, LossTerms, TrainBatch } from '../models/model.ts';
 import { decodeAdam, decodeModel, encodeAdam, encodeSafetensors, modelMetadata, modelTensors, readTensors } from './checkpoint.ts';
 import { cosineDecay, polyDecay, type LRSchedule } from './schedule.ts';
@@ -246,8 +247,10 @@ export class Trainer {
         this.optimizer.step(lr);
         this.optimizer.zeroGrad();
         if (readLoss) {
-          loss = await total.item();
-          if (named) terms = Object.fromEntries(await Promise.all(named.map(async ([name, t]) => [name, await t.item()] as const)));
+          // One readback for the total and every term: each readback waits for the GPU queue.
+          const values = named ? await concat([total, ...named.map(([, t]) => t)].map((t) => reshape(t, [1])), 0).data() : [await total.item()];
+          loss = values[0];
+          if (named) terms = Object.fromEntries(named.map(([name], k) => [name, values[k + 1]]));
         }
       } finally {
         scope.end();
