@@ -6,8 +6,9 @@ import { writeTensors } from '../../src/train/checkpoint.ts';
 import { expect } from 'vitest';
 import type { Engine } from '../../src/engine/engine.ts';
 import type { Tensor } from '../../src/engine/tensor.ts';
+import { mul } from '../../src/kernels/elementwise.ts';
 import { sum } from '../../src/kernels/reduce.ts';
-import { rng, uniform } from './check.ts';
+import { relError, rng, uniform } from './check.ts';
 
 export interface Array64 {
   data: Float64Array;
@@ -201,4 +202,42 @@ export async function expectNoLeaks(e: Engine, make: () => { block: Block; input
   for (const t of [out, recorded, input]) t.dispose();
   block.dispose();
   expect(e.stats().liveTensors).toBe(before);
+}
+
+/**
+ * The gradient check of a network block: forward(input) on the GPU against `reference` (the float64 network of the
+ * same parameter values), then a probe loss Σ r·y (so every output's gradient is its random r) whose gradients for the
+ * input and every parameter must match central differences of the reference at `samples` entries per tensor.
+ */
+export async function expectGradientsMatch(
+  e: Engine,
+  block: Pick<Block, 'namedTensors' | 'forward'>,
+  input: { name: string; data: Float64Array; shape: number[] },
+  reference: (values: Map<string, Float64Array>, shapes: Map<string, number[]>) => Array64,
+  options: { samples: number; seed: number },
+): Promise<void> {
+  const x = e.param(e.tensor(Float32Array.from(input.data), input.shape));
+  const y = block.forward(x);
+  const r = uniform(y.size, rng(options.seed));
+  e.tidy(() => sum(mul(y, e.tensor(Float32Array.from(r), y.shape))).backward());
+  const named = [...block.namedTensors()].map(([n, t]) => [n, t.tensor] as const);
+  const values = new Map<string, Float64Array>([[input.name, input.data]]);
+  const grads = new Map<string, ArrayLike<number>>([[input.name, await x.grad!.data()]]);
+  const shapes = new Map<string, number[]>();
+  for (const [n, t] of named) {
+    values.set(n, Float64Array.from(await t.data()));
+    grads.set(n, await t.grad!.data());
+    shapes.set(n, [...t.shape]);
+  }
+  const ref = reference(values, shapes);
+  expect(ref.shape).toEqual(y.shape);
+  expect(relError(await y.data(), ref.data)).toBeLessThan(1e-5);
+  const probe = () => reference(values, shapes).data.reduce((acc, v, i) => acc + v * r[i], 0);
+  for (const [name, err] of finiteDifferences(values, grads, probe, options.samples)) expect(err, name).toBeLessThan(1e-4);
+  for (const [, t] of named) {
+    t.grad!.dispose();
+    t.grad = null;
+  }
+  y.dispose();
+  x.dispose();
 }
