@@ -15,6 +15,7 @@ export * from './train/schedule.ts';
 export * from './kernels/shape.ts';
 export * from './kernels/pool.ts';
 export * from './kernels/upsample.ts';
+export * from './kernels/gather.ts';
 export * from './kernels/batchnorm.ts';
 export * from './kernels/random.ts';
 export * from './kernels/init.ts';

@@ -8,6 +8,7 @@ import { checks as conv } from './conv.ts';
 import { checks as deformConv } from './deform-conv.ts';
 import { checks as dihedral } from './dihedral.ts';
 import { checks as elementwise } from './elementwise.ts';
+import { checks as gather } from './gather.ts';
 import { checks as embedsegLoss } from './embedseg-loss.ts';
 import { checks as init } from './init.ts';
 import { checks as instance } from './instance.ts';
@@ -36,6 +37,7 @@ export const opFamilies: Record<string, Check[]> = {
   'deform-conv': deformConv,
   pool,
   upsample,
+  gather,
   batchnorm,
   random,
   init,
