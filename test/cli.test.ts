@@ -282,7 +282,7 @@ describe('bin/wgseg.js (child process, run from another folder)', () => {
     const trainHelp = cli(['train', '--help']);
     expect(trainHelp).toMatchObject({ code: 0, stdout: expect.stringContaining('--max-minutes M') });
     expect(trainHelp.stdout).toContain('--fit-schedule');
-    expect(cli(['frobnicate'])).toMatchObject({ code: 2, stderr: 'wgseg: unknown command "frobnicate" (train, predict, eval, synth; see wgseg --help)\n' });
+    expect(cli(['frobnicate'])).toMatchObject({ code: 2, stderr: 'wgseg: unknown command "frobnicate" (train, predict, eval, synth, import; see wgseg --help)\n' });
   });
 
   it('names the flag or file at fault, with exit code 2', () => {

@@ -9,10 +9,13 @@ export class UsageError extends Error {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** Parses `argv` against `options` (plus --help); unknown flags and stray arguments are UsageErrors. */
-export function parse<O extends Options>(command: string, argv: string[], options: O) {
+/**
+ * Parses `argv` against `options` (plus --help); unknown flags are UsageErrors, and so are arguments that are not
+ * flags unless the command takes them (`allowPositionals`).
+ */
+export function parse<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false) {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals });
   } catch (e) {
     throw new UsageError(`${(e as Error).message} (see wgseg ${command} --help)`);
   }

@@ -1,12 +1,13 @@
-// The `wgseg` command line: train, predict and eval. Bad input (a flag, a file, a folder, a run config) is one line on
-// stderr naming it and exit code 2; a training run that diverges exits 1; anything unexpected exits 1 with its message
-// (and its stack with WGSEG_DEBUG=1).
+// The `wgseg` command line: train, predict, eval, synth and import. Bad input (a flag, a file, a folder, a run config)
+// is one line on stderr naming it and exit code 2; a training run that diverges exits 1; anything unexpected exits 1
+// with its message (and its stack with WGSEG_DEBUG=1).
 import type { Engine } from '../engine/engine.ts';
 import type { ModelRegistry } from '../models/model.ts';
 import { DataError } from '../train/io-node.ts';
 import { ConfigError } from '../train/run.ts';
 import { UsageError } from './args.ts';
 import { evalHelp, evaluateFolders } from './eval.ts';
+import { importHelp, importModel } from './import.ts';
 import { predict, predictHelp } from './predict.ts';
 import { synth, synthHelp } from './synth.ts';
 import { train, trainHelp } from './train.ts';
@@ -24,6 +25,7 @@ const commands: Record<string, { run: (argv: string[], ctx: Context) => Promise<
   predict: { run: predict, help: predictHelp },
   eval: { run: evaluateFolders, help: evalHelp },
   synth: { run: synth, help: synthHelp },
+  import: { run: importModel, help: importHelp },
 };
 
 function help(registry: ModelRegistry): string {
@@ -38,6 +40,7 @@ Usage:
   wgseg predict --model RUN --input DIR --out DIR           label every image of a folder
   wgseg eval --gt DIR --pred DIR                            score predictions, one JSON line
   wgseg synth --out DIR [--ndim 2|3]                         write a synthetic dataset to try the others on
+  wgseg import --from embedseg MODEL --out RUN              a run folder from a model EmbedSeg's PyTorch code trained
 
 Models:
 ${models.join('\n')}

@@ -1,8 +1,8 @@
 // Checkpoints in the safetensors format (huggingface/safetensors), pure TypeScript for every runtime: an 8-byte
 // little-endian header length, a JSON header {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__: {string:
 // string}} padded with spaces to a multiple of 8 bytes, then the raw little-endian tensor data. Every WebGPU platform
-// is little-endian, so typed arrays are copied as they are. Files from PyTorch's `safetensors.torch.save_file` load
-// when they hold F32/I32/U32 tensors.
+// is little-endian, so typed arrays are copied as they are. Model files load when they hold F32/I32/U32 tensors;
+// readSafetensors reads every dtype, for files from PyTorch's `safetensors.torch.save_file` (see pytorch.ts).
 import type { Tensor } from '../engine/tensor.ts';
 import type { Adam } from '../kernels/optim.ts';
 import type { InstanceModel } from '../models/model.ts';
@@ -58,8 +58,27 @@ export function encodeSafetensors(tensors: ReadonlyMap<string, HostTensor>, meta
   return bytes;
 }
 
-/** Parses a safetensors file, checking what the reference implementation checks: sizes, offsets, full coverage. */
-export function decodeSafetensors(file: Uint8Array): Safetensors {
+/** A tensor of a safetensors file as stored: its dtype name, shape and little-endian bytes. */
+export interface SafetensorsEntry {
+  dtype: string;
+  shape: number[];
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
+/** Bytes per value of the safetensors dtypes. */
+export const safetensorsItemSizes: Readonly<Record<string, number>> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
+};
+
+const list = (names: string[]) => (names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names.join(''));
+
+/**
+ * Parses a safetensors file whose tensors have the dtypes of `itemSizes` (name → bytes per value), checking what the
+ * reference implementation checks: sizes, offsets, full coverage. Each entry's bytes are a fresh, aligned copy.
+ */
+export function readSafetensors(
+  file: Uint8Array, itemSizes: Readonly<Record<string, number>> = safetensorsItemSizes,
+): { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string> } {
   // A plain view: a Node Buffer's slice() would share memory where a copy is needed below.
   const bytes = new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
   if (bytes.length < 8) throw new Error(`safetensors: ${bytes.length} bytes is too short for a header`);
@@ -75,29 +94,30 @@ export function decodeSafetensors(file: Uint8Array): Safetensors {
   }
   if (!header || typeof header !== 'object' || Array.isArray(header)) throw new Error('safetensors: the header is not a JSON object');
   const data = bytes.subarray(8 + headerLength);
-  const { __metadata__: rawMetadata = {}, ...entries } = header;
+  const { __metadata__: rawMetadata = {}, ...fields } = header;
   const metadata = rawMetadata as Record<string, unknown>;
   for (const [key, value] of Object.entries(metadata)) {
     if (typeof value !== 'string') throw new Error(`safetensors: metadata "${key}" is not a string`);
   }
-  const tensors = new Map<string, HostTensor>();
+  const entries = new Map<string, SafetensorsEntry>();
   const spans: [number, number][] = [];
-  for (const [name, entry] of Object.entries(entries)) {
+  for (const [name, entry] of Object.entries(fields)) {
     const { dtype, shape, data_offsets: offsets } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    if (!(dtype in DTYPES)) throw new Error(`safetensors: tensor "${name}" has dtype ${dtype}; only F32, I32 and U32 are read`);
+    if (!Object.hasOwn(itemSizes, dtype)) throw new Error(`safetensors: tensor "${name}" has dtype ${dtype}; only ${list(Object.keys(itemSizes))} are read`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
       throw new Error(`safetensors: tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
     }
+    const size = product(shape) * itemSizes[dtype];
     const [begin, end] = Array.isArray(offsets) ? offsets : [NaN, NaN];
-    if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && end <= data.length && end - begin === product(shape) * 4)) {
+    if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && end <= data.length && end - begin === size)) {
       throw new Error(
         `safetensors: tensor "${name}" [${shape.join(', ')}] ${dtype} has data_offsets ${JSON.stringify(offsets)} ` +
-          `(needs ${product(shape) * 4} bytes within the ${data.length} data bytes)`,
+          `(needs ${size} bytes within the ${data.length} data bytes)`,
       );
     }
     spans.push([begin, end]);
     // slice() copies into a fresh, aligned buffer: the data section of a file need not start 4-byte aligned.
-    tensors.set(name, { shape, data: new DTYPES[dtype as SafetensorsDType](data.slice(begin, end).buffer) });
+    entries.set(name, { dtype, shape, bytes: data.slice(begin, end) });
   }
   spans.sort((a, b) => a[0] - b[0]);
   let covered = 0;
@@ -106,7 +126,15 @@ export function decodeSafetensors(file: Uint8Array): Safetensors {
     covered = end;
   }
   if (covered !== data.length) throw new Error(`safetensors: ${data.length - covered} bytes after the last tensor`);
-  return { tensors, metadata: metadata as Record<string, string> };
+  return { entries, metadata: metadata as Record<string, string> };
+}
+
+/** Parses a safetensors file of F32, I32 and U32 tensors (what wgseg writes), checked as readSafetensors does. */
+export function decodeSafetensors(file: Uint8Array): Safetensors {
+  const { entries, metadata } = readSafetensors(file, { F32: 4, I32: 4, U32: 4 });
+  const tensors = new Map<string, HostTensor>();
+  for (const [name, { dtype, shape, bytes }] of entries) tensors.set(name, { shape, data: new DTYPES[dtype as SafetensorsDType](bytes.buffer) });
+  return { tensors, metadata };
 }
 
 /** Every tensor's values, read back from the GPU. */

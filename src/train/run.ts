@@ -60,6 +60,8 @@ export interface RunConfig {
   normalization: { method: 'percentile'; pLow: number; pHigh: number };
   /** A run started from another run's weights: that run, and the file and step of its weights. */
   init?: { from: string; weights: string; step: number };
+  /** A run made by `wgseg import` from a model another program trained: the file, and the method's code it came from. */
+  imported?: { from: string; method: string };
 }
 
 /** What error messages call the inputs of a run: by default the RunConfig fields they set; the CLI names its flags. */
