@@ -80,11 +80,14 @@ fn site(i: u32) -> Site {
   let tap = vec2<i32>(vec2<u32>(k / geom.kernelWidth, k % geom.kernelWidth));
   let pixel = vec2<i32>(vec2<u32>(p / geom.outWidth, p % geom.outWidth));
   let base = pixel * geom.strides - geom.pads + tap * geom.dilations;
-  let pos = vec2<f32>(base) + vec2<f32>(offset[s.offsetAt], offset[s.offsetAt + geom.pixels]);
-  let lo = floor(pos);
-  let l = pos - lo;
-  let y0 = i32(lo.x);
-  let x0 = i32(lo.y);
+  // The integer part of the offset joins the integer base and the weights come from the offset's fraction alone, so
+  // that they do not depend on where the pixel lies: f32 (base + offset) would keep fewer fraction bits far from the
+  // origin, and a tile would then sample differently from the whole image.
+  let o = vec2<f32>(offset[s.offsetAt], offset[s.offsetAt + geom.pixels]);
+  let lo = floor(o);
+  let l = o - lo;
+  let y0 = base.x + i32(lo.x);
+  let x0 = base.y + i32(lo.y);
   let h = i32(geom.height);
   let wd = i32(geom.width);
   // Corner order: (y0,x0), (y0,x1), (y1,x0), (y1,x1).

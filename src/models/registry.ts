@@ -1,9 +1,10 @@
 // Every model the pipeline can build: the list of their specs, and the lookups by kind derived from it.
+import { centerunetSpec } from './centerunet.ts';
 import { embedsegSpec } from './embedseg.ts';
 import type { ModelFactory, ModelPresets, ModelRegistry, ModelSpec } from './model.ts';
 import { rdcnetSpec } from './rdcnet.ts';
 
-export const modelSpecs: readonly ModelSpec[] = [rdcnetSpec, embedsegSpec];
+export const modelSpecs: readonly ModelSpec[] = [rdcnetSpec, embedsegSpec, centerunetSpec];
 
 /** The lookups by kind of a list of specs. */
 export function modelRegistry(specs: readonly ModelSpec[]): Required<ModelRegistry> {

@@ -6,10 +6,12 @@ import { checks as batchnorm } from './batchnorm.ts';
 import { checks as cluster } from './cluster.ts';
 import { checks as conv } from './conv.ts';
 import { checks as deformConv } from './deform-conv.ts';
+import { checks as dice } from './dice.ts';
 import { checks as dihedral } from './dihedral.ts';
 import { checks as elementwise } from './elementwise.ts';
 import { checks as gather } from './gather.ts';
 import { checks as embedsegLoss } from './embedseg-loss.ts';
+import { checks as focalLoss } from './focal-loss.ts';
 import { checks as init } from './init.ts';
 import { checks as instance } from './instance.ts';
 import { checks as jaccard } from './jaccard.ts';
@@ -52,5 +54,7 @@ export const opFamilies: Record<string, Check[]> = {
   cluster,
   'embedseg-loss': embedsegLoss,
   'patch-targets': patchTargets,
+  'focal-loss': focalLoss,
+  dice,
   augment,
 };
