@@ -4,6 +4,7 @@ import type { Check } from '../support/suite.ts';
 import { checks as augment } from './augment.ts';
 import { checks as batchnorm } from './batchnorm.ts';
 import { checks as cluster } from './cluster.ts';
+import { checks as consensus } from './consensus.ts';
 import { checks as conv } from './conv.ts';
 import { checks as deformConv } from './deform-conv.ts';
 import { checks as dice } from './dice.ts';
@@ -54,6 +55,7 @@ export const opFamilies: Record<string, Check[]> = {
   cluster,
   'embedseg-loss': embedsegLoss,
   'patch-targets': patchTargets,
+  consensus,
   'focal-loss': focalLoss,
   dice,
   augment,
