@@ -49,6 +49,7 @@ export * from './models/unet.ts';
 export * from './models/patch-decoder.ts';
 export * from './models/graph-partition.ts';
 export * from './models/ppp-assembly.ts';
+export * from './models/ppp.ts';
 export * from './models/embedseg.ts';
 export * from './models/resnet.ts';
 export * from './models/centerunet.ts';

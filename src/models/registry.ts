@@ -2,9 +2,10 @@
 import { centerunetSpec } from './centerunet.ts';
 import { embedsegSpec } from './embedseg.ts';
 import type { ModelFactory, ModelPresets, ModelRegistry, ModelSpec } from './model.ts';
+import { pppSpec } from './ppp.ts';
 import { rdcnetSpec } from './rdcnet.ts';
 
-export const modelSpecs: readonly ModelSpec[] = [rdcnetSpec, embedsegSpec, centerunetSpec];
+export const modelSpecs: readonly ModelSpec[] = [rdcnetSpec, embedsegSpec, pppSpec, centerunetSpec];
 
 /** The lookups by kind of a list of specs. */
 export function modelRegistry(specs: readonly ModelSpec[]): Required<ModelRegistry> {
