@@ -27,6 +27,8 @@ keeps RUN/{config.json, last.safetensors, best.safetensors, optimizer.safetensor
                      train: steps, batchSize, lr, lrMin, schedule (cosine|poly), weightDecay, warmup, seed,
                      logEvery, validateEvery, saveEvery (last checkpoint only; default 100), bestMetric
                      data: patchSize, augment, crops (random|objects), valFraction; normalization: pLow, pHigh
+                     Without data.patchSize, one training step is measured and the crops and batch (at most the
+                     batch size) are chosen so that a step takes about 1.5 s; the choice is printed and saved
                      Unset fields follow the model's recipe (EmbedSeg: Adam 5e-4, weight decay 1e-4, poly
                      decay, object-centred crops, flips and rot90 only; RDCNet: cosine 1e-3 to 1e-5, random crops)
   --steps N          training steps (overrides the config)

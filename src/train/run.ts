@@ -5,6 +5,7 @@
 // and flags and call this; a browser or Deno program can do the same with samples and files in memory.
 import type { Engine } from '../engine/engine.ts';
 import type { InstanceModel, ModelRegistry } from '../models/model.ts';
+import { chooseCropAndBatch } from './auto-size.ts';
 import { releaseSamples, sampleBatch, type AugmentOptions, type CropPlacement } from './augment.ts';
 import { decodeModel } from './checkpoint.ts';
 import { normalizePercentile } from './normalize.ts';
@@ -274,6 +275,11 @@ export interface TrainRunOptions {
   maxMinutes?: number;
   /** Fit the learning-rate schedule to maxMinutes (default false; see RunOptions.fitSchedule in trainer.ts). */
   fitSchedule?: boolean;
+  /**
+   * Where the run gives no crop size: measure a training step and choose the crops and batch (at most the run's batch
+   * size) so that a step takes about 1.5 s (default true; false trains on the default 128² / 16×128×128 crops).
+   */
+  autoSize?: boolean;
   /** Tune the postprocessing on the validation images when training ends (default true). */
   tune?: boolean;
   /** What is trained, and the tuning's scores. */
@@ -311,7 +317,16 @@ export async function trainRun(
 ): Promise<{ result: TrainResult; tuning: Tuning | null }> {
   const { resume = false, names = configNames, log = { write: () => {} } } = options;
   const data = checkedSamples(given, model, samples, names);
-  const run: RunConfig = { ...given, data: { ...given.data, patchSize: patchSize(given, model.ndim, model.sizeMultiple) } };
+  let run: RunConfig = { ...given, data: { ...given.data, patchSize: patchSize(given, model.ndim, model.sizeMultiple) } };
+  if (!resume && given.data.patchSize.length === 0 && options.autoSize !== false) {
+    // No crop size given: measure a step and choose crops and batch that fit the machine (src/train/auto-size.ts).
+    const auto = await chooseCropAndBatch(e, model, data.train, {
+      maxBatch: given.train.batchSize, augment: given.data.augment, crops: given.data.crops, seed: given.train.seed * 2 ** 32 + 2 ** 31,
+    });
+    const timed = auto.measured.map((m) => `${m.batch}×[${m.crop.join(', ')}] ${m.seconds.toFixed(2)} s`).join(', ');
+    log.write(`no data.patchSize given: chose crops [${auto.crop.join(', ')}], batch ${auto.batch} for steps of at most about 1.5 s (measured ${timed}); set data.patchSize and --batch to choose\n`);
+    run = { ...run, train: { ...run.train, batchSize: auto.batch }, data: { ...run.data, patchSize: auto.crop } };
+  }
   if (!resume) {
     run.data.trainSpacing = data.train[0].image.spacing;
     await store.write({ 'config.json': json(run) });
