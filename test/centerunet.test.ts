@@ -26,7 +26,7 @@ function outputs(h: number, w: number, heat: Float32Array, regression: Float32Ar
 }
 
 describe('CenterUNet decoding', () => {
-  it('hand-made heatmap: 3x3 NMS, score threshold, top-K by score, offsets and sizes in pixels', async () => {
+  it('hand-made heatmap: 3x3 NMS, score threshold, top-K by score, offsets and sizes in pixels, boxes in canonical form', async () => {
     const e = await testEngine();
     const model = new CenterUNet(e, centerunetSpec.tiny(centerunetSpec.presets.small));
     const [h, w] = [6, 8];
@@ -40,7 +40,7 @@ describe('CenterUNet decoding', () => {
     const setAt = (cell: number, values: number[]) => values.forEach((v, c) => (regression[c * h * w + cell] = v));
     setAt(1 * w + 1, [5, 2, 0.25, 0.5, 0.3]);
     setAt(4 * w + 6, [3, 3, 0, 0.75, 2]);
-    setAt(0 * w + 6, [4, 1, 0.5, 0.5, 1]);
+    setAt(0 * w + 6, [1, -4, 0.5, 0.5, 1]); // sides in the wrong order, one negative: the same rectangle, long side first
     const seg = new Float32Array(16 * h * w).fill(-5);
     const t = e.tensor(outputs(h, w, heat, regression, seg), [1, 22, h, w]);
     const { boxes, probability, height, width } = await model.decode(t, {}, [22, 30]);
@@ -50,6 +50,7 @@ describe('CenterUNet decoding', () => {
     expect(boxes[0]).toMatchObject({ cx: 5, cy: 6, width: 20, height: 8 });
     expect(boxes[0].angle).toBeCloseTo(0.3, 6);
     expect(boxes[1]).toMatchObject({ cx: 26, cy: 2, width: 16, height: 4 });
+    expect(boxes[1].angle).toBeCloseTo(1 + Math.PI / 2, 6);
     expect(boxes[2]).toMatchObject({ cx: 24, cy: 19, width: 12, height: 12 });
     const top2 = await model.decode(t, { maxObjects: 2 });
     expect(top2.boxes).toHaveLength(2);

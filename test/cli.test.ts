@@ -5,26 +5,32 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel, prepareSamples, readRun } from '../src/cli/run.ts';
+import { CenterUNet, centerunetSpec, createCenterUNet } from '../src/models/centerunet.ts';
 import type { ModelRegistry } from '../src/models/model.ts';
 import { registry } from '../src/models/registry.ts';
 import { syntheticBlobs, type Engine, type Tensor } from '../src/index.ts';
 import { decodeSafetensors } from '../src/train/checkpoint.ts';
+import { loadImageFolder } from '../src/train/dataset-node.ts';
 import { writeLabels, writePng } from '../src/train/io-node.ts';
+import { predictOutputs } from '../src/train/predict.ts';
 import { TinyModel, tinyFactory } from './support/fake-model.ts';
 import { runMain } from './support/cli.ts';
+import { testEngine } from './support/engine.ts';
 
 const bin = resolve('bin/wgseg.js');
 
-/** A dataset folder: `counts` images per split, 24x24 grey PNG images with TIFF masks. */
-async function dataset(dir: string, counts: Record<string, number>): Promise<string> {
+/** A dataset folder: `counts` images per split, `size`² (default 24²) grey PNG images of 3 blobs with TIFF masks. */
+async function dataset(dir: string, counts: Record<string, number>, size = 24): Promise<string> {
   let seed = 1;
   for (const [split, n] of Object.entries(counts)) {
     for (const sub of ['images', 'masks']) mkdirSync(join(dir, split, sub), { recursive: true });
     for (let i = 0; i < n; i++) {
-      const s = syntheticBlobs({ height: 24, width: 24, blobs: 3, radius: [3, 5], seed: seed++ });
+      const r = size / 24;
+      const s = syntheticBlobs({ height: size, width: size, blobs: 3, radius: [3 * r, 5 * r], seed: seed++ });
       const grey = Uint8Array.from(s.image, (v) => Math.max(0, Math.min(255, Math.round(v * 255))));
-      await writePng(join(dir, split, 'images', `img${i}.png`), { data: grey, width: 24, height: 24, channels: 1 });
-      await writeLabels(join(dir, split, 'masks', `img${i}.tif`), { data: s.labels, shape: [24, 24], spacing: [1, 1] });
+      await writePng(join(dir, split, 'images', `img${i}.png`), { data: grey, width: size, height: size, channels: 1 });
+      await writeLabels(join(dir, split, 'masks', `img${i}.tif`), { data: s.labels, shape: [size, size], spacing: [1, 1] });
     }
   }
   return dir;
@@ -270,6 +276,86 @@ describe('EmbedSeg through the CLI', () => {
     const runDir = await trainSmall('rdcnet', 1);
     const p = await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', join(tmp(), 'y'), '--tta'], registry);
     expect(p).toMatchObject({ code: 2, stderr: 'wgseg predict: --tta: the rdcnet model has no test-time augmentation\n' });
+  });
+});
+
+describe('CenterUNet through the CLI', () => {
+  // CenterUNet's tiny test config, with a score threshold low enough that a model trained for 2 steps detects boxes.
+  const centerunet: ModelRegistry = {
+    factories: { centerunet: createCenterUNet },
+    presets: { centerunet: { tiny: { ...centerunetSpec.tiny(centerunetSpec.presets.small), scoreThreshold: 0.05, maxObjects: 20 } } },
+    recipes: { centerunet: centerunetSpec.recipe },
+  };
+  let blobs: string;
+  let runDir: string;
+  beforeAll(async () => {
+    blobs = await dataset(tmp(), { train: 2, val: 1, test: 2 }, 64);
+    const config = join(tmp(), 'centerunet.json');
+    writeFileSync(config, JSON.stringify({ train: { logEvery: 1, validateEvery: 2 }, data: { patchSize: [32, 32] } }));
+    runDir = join(tmp(), 'centerunet');
+    const t = await run(['train', '--model', 'centerunet', '--preset', 'tiny', '--data', blobs, '--out', runDir, '--config', config, '--steps', '2'], centerunet);
+    expect(t.stderr).not.toContain('wgseg train:');
+    expect(t.code).toBe(0);
+  });
+
+  it('predict writes OUT/boxes/NAME.json beside the labels: a header and the boxes the model decodes, by score', async () => {
+    const out = join(tmp(), 'pred');
+    const p = await run(['predict', '--model', runDir, '--input', join(blobs, 'test', 'images'), '--out', out], centerunet);
+    expect(p.stderr).toBe('');
+    expect(p.code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['boxes', 'img0.tif', 'img1.tif']);
+    expect(readdirSync(join(out, 'boxes')).sort()).toEqual(['img0.json', 'img1.json']);
+    // The boxes the saved model decodes from the same image, tuned thresholds included.
+    const e = await testEngine();
+    const saved = await readRun(runDir);
+    const model = (await loadModel(e, centerunet, saved.run, saved.weights)) as CenterUNet;
+    for (const { name, image } of prepareSamples(await loadImageFolder(join(blobs, 'test', 'images'), { ndim: 2 }), saved.run)) {
+      const outputs = await predictOutputs(e, model, image);
+      const { boxes } = await model.decode(outputs, {}, [64, 64]);
+      outputs.dispose();
+      const json = JSON.parse(readFileSync(join(out, 'boxes', `${name}.json`), 'utf8'));
+      expect(Object.keys(json)).toEqual(['header', 'boxes']);
+      expect(json.header).toEqual({ model: 'centerunet', image: name, height: 64, width: 64 });
+      expect(boxes.length).toBeGreaterThan(0);
+      expect(json.boxes).toHaveLength(boxes.length);
+      json.boxes.forEach((b: Record<string, number>, k: number) => {
+        expect(Object.keys(b)).toEqual(['cx', 'cy', 'width', 'height', 'angle', 'score']);
+        expect(b.width).toBeGreaterThanOrEqual(b.height);
+        expect(b.height).toBeGreaterThanOrEqual(0);
+        expect(b.angle).toBeGreaterThanOrEqual(0);
+        expect(b.angle).toBeLessThan(Math.PI);
+        expect(b.score).toBeLessThanOrEqual(k === 0 ? 1 : json.boxes[k - 1].score);
+        for (const key of ['cx', 'cy', 'width', 'height', 'angle', 'score'] as const) expect(b[key]).toBeCloseTo(boxes[k][key], 4);
+      });
+    }
+    model.dispose();
+  });
+
+  it('a failure while detecting leaves nothing in --out; a file as --out is one line', async () => {
+    let calls = 0;
+    const failing: ModelRegistry = {
+      ...centerunet,
+      factories: {
+        centerunet: (e: Engine, config: Record<string, unknown>) => {
+          const model = createCenterUNet(e, config) as CenterUNet;
+          const detections = model.detections.bind(model);
+          model.detections = async (outputs: Tensor, size: readonly number[]) => {
+            if (++calls === 2) throw new Error('lost the device (simulated)');
+            return detections(outputs, size);
+          };
+          return model;
+        },
+      },
+    };
+    const parent = tmp();
+    const r = await run(['predict', '--model', runDir, '--input', join(blobs, 'test', 'images'), '--out', join(parent, 'labels')], failing);
+    expect(r).toMatchObject({ code: 1, stderr: 'wgseg predict: lost the device (simulated) (WGSEG_DEBUG=1 shows where)\n' });
+    expect(readdirSync(parent)).toEqual([]);
+    const file = join(parent, 'file');
+    writeFileSync(file, '');
+    expect(await run(['predict', '--model', runDir, '--input', join(blobs, 'test', 'images'), '--out', file], centerunet)).toMatchObject({
+      code: 2, stderr: `wgseg predict: --out: ${file} exists and is not a folder\n`,
+    });
   });
 });
 

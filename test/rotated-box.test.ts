@@ -3,7 +3,7 @@
 // regression targets against a float64 reference written from their definitions.
 import { describe, expect, it } from 'vitest';
 import {
-  centerNetTargets, convexHull, gaussianRadius, instanceBoxes, minAreaRect, type Point, type RotatedBox,
+  centerNetTargets, convexHull, gaussianRadius, instanceBoxes, minAreaRect, rotatedBox, type Point, type RotatedBox,
 } from '../src/train/rotated-box.ts';
 import { syntheticBlobs } from '../src/train/synthetic.ts';
 import { rng } from './support/check.ts';
@@ -91,6 +91,32 @@ describe('minAreaRect', () => {
       const brute = bruteForceArea(corners);
       expect(box.width * box.height).toBeLessThanOrEqual(brute * (1 + 1e-12));
       expect(box.width * box.height).toBeGreaterThan(brute * (1 - 1e-3));
+    }
+  });
+});
+
+/** The four corners of a rectangle of sides a (at `angle` to the x axis) and b centred at (cx, cy). */
+function corners(cx: number, cy: number, a: number, b: number, angle: number): Point[] {
+  const [c, s] = [Math.cos(angle), Math.sin(angle)];
+  const out: Point[] = [];
+  for (const i of [-0.5, 0.5]) for (const j of [-0.5, 0.5]) out.push([cx + i * a * c - j * b * s, cy + i * a * s + j * b * c]);
+  return out;
+}
+
+describe('rotatedBox', () => {
+  it('puts raw sides and angles of any order, sign and range into canonical form with the same corners', () => {
+    expect(rotatedBox(1, 2, 8, 20, 0.3)).toEqual({ cx: 1, cy: 2, width: 20, height: 8, angle: expect.closeTo(0.3 + Math.PI / 2, 12) });
+    expect(rotatedBox(0, 0, -5, 3, -0.5)).toEqual({ cx: 0, cy: 0, width: 5, height: 3, angle: expect.closeTo(Math.PI - 0.5, 12) });
+    expect(rotatedBox(0, 0, 4, 4, 3 * Math.PI)).toMatchObject({ width: 4, height: 4, angle: expect.closeTo(0, 12) });
+    const random = rng(7);
+    for (let k = 0; k < 200; k++) {
+      const [a, b, angle] = [(random() - 0.3) * 30, (random() - 0.3) * 30, (random() - 0.5) * 20];
+      const box = rotatedBox(3, -4, a, b, angle);
+      expectEncloses(box, corners(3, -4, a, b, angle), 1e-9);
+      const given = corners(3, -4, a, b, angle);
+      for (const p of corners(box.cx, box.cy, box.width, box.height, box.angle)) {
+        expect(Math.min(...given.map((q) => Math.hypot(p[0] - q[0], p[1] - q[1])))).toBeLessThan(1e-9);
+      }
     }
   });
 });

@@ -1,15 +1,15 @@
 // `wgseg predict`: instance labels for every image of a folder with a trained run's model, written as label TIFFs
-// with the images' names. Files are written into a temporary folder beside --out and moved in only when every image
-// succeeded, so a failure leaves no partial output.
-import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+// with the images' names, and the boxes of models that detect them as JSON. Files are written into a temporary folder
+// beside --out and moved in only when every image succeeded, so a failure leaves no partial output.
+import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import type { InstanceModel, Spacing } from '../models/model.ts';
+import type { Detection, InstanceModel, Spacing } from '../models/model.ts';
 import { loadImageFolder } from '../train/dataset-node.ts';
 import { asLayers, flatLabels } from '../train/layers.ts';
 import { DataError, writeLabels, writePng } from '../train/io-node.ts';
-import { predictImage } from '../train/predict.ts';
+import { predictInstances } from '../train/predict.ts';
 import type { ImageVolume } from '../train/volume.ts';
 import { parse, positiveInt, required, UsageError } from './args.ts';
 import type { Context } from './main.ts';
@@ -20,11 +20,15 @@ export const predictHelp = `wgseg predict --model RUN --input DIR --out DIR [opt
 Predicts instance labels for every image in DIR (.tif, .tiff, .png) with RUN's best checkpoint (its last when it has
 no best) and writes OUT/NAME.tif (label TIFFs that Fiji and tifffile open), normalized as RUN was trained. Where the
 model finds overlapping instances, OUT/NAME.tif is the flat label image (the lowest id wins) and OUT/stacks/NAME.tif
-the label stack with one channel per layer (a hyperstack in Fiji), which eval reads.
+the label stack with one channel per layer (a hyperstack in Fiji), which eval reads. Models that detect objects as
+rotated boxes (centerunet) also write OUT/boxes/NAME.json: {"header": {"model", "image", "height", "width"}, "boxes":
+[{"cx", "cy", "width", "height", "angle", "score"}, ...]}, by descending score, in pixels (pixel (y, x) covers
+[x, x+1) x [y, y+1)): the centre, the long side (width) and the short side (height), the long side's angle to the x
+axis towards y in radians in [0, pi), and the centre's heatmap score.
 
   --model RUN        a run folder written by wgseg train
   --input DIR        a folder of images
-  --out DIR          where the label images go (created; files of the same name are replaced)
+  --out DIR          where the label images (and boxes) go (created; files of the same name are replaced)
   --tile N           tile size per axis for whole-image prediction (default: the model's)
   --tta, --no-tta    average the raw outputs over the 8 rotations/flips of each image before postprocessing, or not
                      (models with test-time augmentation: EmbedSeg; default: the run's config, off unless set)
@@ -83,6 +87,13 @@ async function writeIterationPngs(e: Engine, model: IterativeModel, image: Image
   }
 }
 
+/** OUT/boxes/NAME.json: which model and image (name, size) the boxes come from, then the boxes, one per line. */
+function boxesJson(model: string, image: string, size: readonly number[], detections: readonly Detection[]): string {
+  const header = JSON.stringify({ model, image, height: size[0], width: size[1] });
+  const boxes = detections.map(({ cx, cy, width, height, angle, score }) => `    ${JSON.stringify({ cx, cy, width, height, angle, score })}`);
+  return `{\n  "header": ${header},\n  "boxes": [${boxes.length ? `\n${boxes.join(',\n')}\n  ` : ''}]\n}\n`;
+}
+
 /** Moves the contents of `from` into `to`, merging folders that exist in both; `from` is removed. */
 async function moveInto(from: string, to: string): Promise<void> {
   const existing = await stat(to).catch(() => null);
@@ -132,12 +143,17 @@ export async function predict(argv: string[], ctx: Context): Promise<number> {
     const staging = await mkdtemp(join(dirname(out), `.${basename(out)}.tmp-`));
     try {
       for (const { name, image } of samples) {
-        const labels = asLayers(await predictImage(e, model, image, { tileSize }));
+        const prediction = await predictInstances(e, model, image, { tileSize });
+        const labels = asLayers(prediction.labels);
         const volume = { shape: image.shape.slice(1), spacing: image.spacing };
         await writeLabels(join(staging, `${name}.tif`), { ...volume, data: flatLabels(labels) });
         if (labels.layers > 1) {
           await mkdir(join(staging, 'stacks'), { recursive: true });
           await writeLabels(join(staging, 'stacks', `${name}.tif`), { ...volume, ...labels });
+        }
+        if (prediction.detections) {
+          await mkdir(join(staging, 'boxes'), { recursive: true });
+          await writeFile(join(staging, 'boxes', `${name}.json`), boxesJson(model.kind, name, volume.shape, prediction.detections));
         }
         if (values['iterations-png']) {
           await mkdir(join(staging, 'iterations'), { recursive: true });

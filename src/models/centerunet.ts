@@ -17,9 +17,9 @@ import { findPeaks } from '../kernels/peaks.ts';
 import { randomUniform } from '../kernels/random.ts';
 import { sum } from '../kernels/reduce.ts';
 import { concat, reshape, slice, transpose } from '../kernels/shape.ts';
-import { centerNetTargets, type RotatedBox } from '../train/rotated-box.ts';
+import { centerNetTargets, rotatedBox, type RotatedBox } from '../train/rotated-box.ts';
 import { markerWatershed } from '../train/watershed.ts';
-import type { InstanceModel, ModelFactory, ModelSpec, NamedTensor, Spacing, TrainBatch } from './model.ts';
+import type { Detection, InstanceModel, ModelFactory, ModelSpec, NamedTensor, Spacing, TrainBatch } from './model.ts';
 import { applyBatchNorm, batchNormTensors, ResNet, type ResNetConfig } from './resnet.ts';
 
 export interface CenterUNetConfig {
@@ -72,12 +72,16 @@ const common = {
 };
 
 /**
- * Named configs: the thesis' ResNet50 network, and a ResNet18 at a quarter of its width for a software GPU (0.97M
- * parameters; a step of 2×1×256×256 took 9–15 s on lavapipe with the CPU shared, against about 25 s at half width).
+ * Named configs: the thesis' ResNet50 network, and a ResNet18 at an eighth of its width that trains ~1000 steps in
+ * about an hour on a software GPU (0.39M parameters; a training step of 2×1×128×128 crops took 2.3–2.7 s through
+ * `wgseg train` on lavapipe with the CPU shared). The last decoder layer and the segmentation head dominate a step
+ * (64% of its GPU time at width 16): their convs run at half and full crop resolution, the deformable and offset
+ * convs on the stem's `width` channels (the skip connection) beside the decoder's 8, so width sets their cost. At
+ * width 16 a step took 4.5 s, and 9–15 s on 256×256 crops.
  */
 export const centerunetPresets: Readonly<Record<string, Readonly<CenterUNetConfig>>> = {
   paper: { ...common, depth: 50, width: 64, neckChannels: [256, 128, 64, 32, 16], headChannels: 64, segHeadChannels: 16 },
-  small: { ...common, depth: 18, width: 16, neckChannels: [64, 32, 16, 8, 8], headChannels: 16, segHeadChannels: 8 },
+  small: { ...common, depth: 18, width: 8, neckChannels: [64, 32, 16, 8, 8], headChannels: 16, segHeadChannels: 8 },
 };
 
 const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
@@ -115,11 +119,6 @@ function bilinearUpWeights(e: Engine, channels: number): Tensor {
     }
   }
   return e.param(e.tensor(w, [channels, channels, k, k]));
-}
-
-/** A rotated box found by the decoder: its rectangle in image pixels and its heatmap score. */
-export interface DetectedBox extends RotatedBox {
-  score: number;
 }
 
 /** The network's heads of one batch: heatmap logits and regression at stride 4, segmentation logits at full resolution. */
@@ -342,10 +341,11 @@ export class CenterUNet implements InstanceModel {
 
   /**
    * CenterNet's decoding of stitched outputs [1, 22, h, w] on the GPU (sigmoid, 3x3 max-pool NMS, the top maxObjects
-   * peaks above scoreThreshold), the offsets and sizes read at the peaks: rotated boxes in image pixels, by score; and
-   * the segmentation probabilities [H, W] (depth-to-space back to full resolution, cropped to `size`).
+   * peaks above scoreThreshold), the offsets, sizes and angles read at the peaks: rotated boxes in image pixels, by
+   * score, in RotatedBox's form whatever order and range the heads predict sides and angle in; and the segmentation
+   * probabilities [H, W] (depth-to-space back to full resolution, cropped to `size`).
    */
-  async decode(outputs: Tensor, values: Readonly<Record<string, number>> = {}, size?: readonly number[]): Promise<{ boxes: DetectedBox[]; probability: Float32Array; height: number; width: number }> {
+  async decode(outputs: Tensor, values: Readonly<Record<string, number>> = {}, size?: readonly number[]): Promise<{ boxes: Detection[]; probability: Float32Array; height: number; width: number }> {
     const e = this.engine;
     const c = centerunetConfig({ ...this.config, ...values });
     if (outputs.rank !== 4 || outputs.shape[0] !== 1 || outputs.shape[1] !== DETECTION_CHANNELS + SEG_CHANNELS) {
@@ -368,14 +368,12 @@ export class CenterUNet implements InstanceModel {
       const [count] = await peaks.counts.data();
       const [indices, scores, reg, prob] = await Promise.all([peaks.indices.data(), peaks.values.data(), regression.data(), probability.data()]);
       const cells = h * w;
-      const boxes: DetectedBox[] = [];
+      const boxes: Detection[] = [];
       for (let k = 0; k < count; k++) {
         const cell = indices[k];
         const at = (channel: number) => reg[channel * cells + cell];
         const [y, x] = [Math.floor(cell / w), cell % w];
-        boxes.push({
-          cx: (x + at(2)) * STRIDE, cy: (y + at(3)) * STRIDE, width: at(0) * STRIDE, height: at(1) * STRIDE, angle: at(4), score: scores[k],
-        });
+        boxes.push({ ...rotatedBox((x + at(2)) * STRIDE, (y + at(3)) * STRIDE, at(0) * STRIDE, at(1) * STRIDE, at(4)), score: scores[k] });
       }
       return { boxes, probability: prob as Float32Array, height, width };
     } finally {
@@ -391,6 +389,11 @@ export class CenterUNet implements InstanceModel {
     const c = centerunetConfig({ ...this.config, ...values });
     const { boxes, probability, height, width } = await this.decode(outputs, values, size);
     return instancesFromCentres(boxes, probability, height, width, c.segThreshold);
+  }
+
+  /** The decoded boxes (decode()) that seed postprocess()'s instances: label k + 1 at box k's centre, where that is foreground. */
+  async detections(outputs: Tensor, size: readonly number[]): Promise<Detection[]> {
+    return (await this.decode(outputs, {}, size)).boxes;
   }
 
   /** The thresholds on centres and on the segmentation trade missed objects against false ones and merges. */

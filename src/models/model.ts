@@ -3,6 +3,7 @@
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { Labels } from '../train/layers.ts';
+import type { RotatedBox } from '../train/rotated-box.ts';
 import type { TrainingRecipe } from '../train/run.ts';
 
 /** Voxel size per spatial axis in physical units ([y, x] in 2D, [z, y, x] in 3D). */
@@ -26,6 +27,15 @@ export interface TrainBatch {
 
 /** What loss() returns: the loss, or named terms (heatmap, size, ...) that the trainer adds up and reports one by one. */
 export type LossTerms = Tensor | Readonly<Record<string, Tensor>>;
+
+/**
+ * An object a model detects (InstanceModel.detections): its rotated rectangle in image pixels (src/train/rotated-box.ts:
+ * pixel (y, x) covers [x, x + 1) × [y, y + 1); width the long side, height the short side, angle of the long side to
+ * the x axis towards y, in [0, π)) and its score in [0, 1].
+ */
+export interface Detection extends RotatedBox {
+  score: number;
+}
 
 export interface NamedTensor {
   tensor: Tensor;
@@ -83,6 +93,14 @@ export interface InstanceModel {
    * the labels have (the outputs are ⌈size / outputStride⌉).
    */
   postprocess(outputs: Tensor, spacing: Spacing, values?: Readonly<Record<string, number>>, size?: readonly number[]): Promise<Labels>;
+
+  /**
+   * Optional, for models that detect objects as boxes (CenterUNet's heatmap and box heads): the detections in the same
+   * stitched outputs of one whole 2D image that postprocess() gets, by descending score, with the config's
+   * postprocessing parameters (its score threshold and top-K). `size` is the image's [H, W]. `wgseg predict` writes
+   * them beside the labels (OUT/boxes/NAME.json).
+   */
+  detections?(outputs: Tensor, size: readonly number[]): Promise<Detection[]>;
 
   /**
    * Candidate values of the postprocessing parameters worth tuning on validation images after training, by config

@@ -7,7 +7,7 @@
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { pasteBox, translation, warpInto } from '../kernels/warp.ts';
-import type { InstanceModel } from '../models/model.ts';
+import type { Detection, InstanceModel } from '../models/model.ts';
 import type { Labels } from './layers.ts';
 import type { ImageVolume } from './volume.ts';
 
@@ -157,13 +157,35 @@ export async function predictImage(
   return postprocessOutputs(e, model, outputs, image, postprocessValues).finally(() => outputs.dispose());
 }
 
+/**
+ * What `wgseg predict` writes for a whole image, from one network pass: its labels (as predictImage) and, from a model
+ * that detects boxes (InstanceModel.detections), its detections in the same stitched outputs; null from other models.
+ */
+export async function predictInstances(
+  e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions = {},
+): Promise<{ labels: Labels; detections: Detection[] | null }> {
+  const outputs = await predictOutputs(e, model, image, options);
+  try {
+    const labels = await postprocessOutputs(e, model, outputs, image);
+    const detections = model.detections ? await scoped(e, () => model.detections!(outputs, image.shape.slice(1))) : null;
+    return { labels, detections };
+  } finally {
+    outputs.dispose();
+  }
+}
+
 /** model.postprocess of the stitched outputs of `image`, its temporaries freed; the outputs stay the caller's. */
-export async function postprocessOutputs(
+export function postprocessOutputs(
   e: Engine, model: InstanceModel, outputs: Tensor, image: Pick<ImageVolume, 'shape' | 'spacing'>, postprocessValues?: Readonly<Record<string, number>>,
 ): Promise<Labels> {
+  return scoped(e, () => model.postprocess(outputs, image.spacing, postprocessValues, image.shape.slice(1)));
+}
+
+/** `fn`'s result, every tensor it made freed once it settles. */
+async function scoped<T>(e: Engine, fn: () => Promise<T>): Promise<T> {
   const scope = e.beginScope();
   try {
-    return await model.postprocess(outputs, image.spacing, postprocessValues, image.shape.slice(1));
+    return await fn();
   } finally {
     scope.end();
   }

@@ -72,18 +72,27 @@ export function minAreaRect(points: readonly Point[]): RotatedBox {
       area,
       box: {
         cx: mu * u[0] - mv * u[1], cy: mu * u[1] + mv * u[0], width: Math.max(du, dv), height: Math.min(du, dv),
-        angle: directionAngle(long[0], long[1]),
+        angle: foldAngle(Math.atan2(long[1], long[0])),
       },
     };
   }
   return best!.box;
 }
 
-/** The angle of the undirected line along (dx, dy) to the x axis, in [0, π). */
-function directionAngle(dx: number, dy: number): number {
-  const a = Math.atan2(dy, dx);
-  const folded = a < 0 ? a + Math.PI : a;
-  return folded >= Math.PI ? folded - Math.PI : folded;
+/** An undirected line's angle, any real number of radians, as RotatedBox has it: in [0, π). */
+function foldAngle(angle: number): number {
+  const folded = angle - Math.PI * Math.floor(angle / Math.PI);
+  return folded >= Math.PI ? 0 : folded;
+}
+
+/**
+ * The rectangle centred at (cx, cy) with a side of length |a| at `angle` (radians, any value) to the x axis and the
+ * other of length |b|, in RotatedBox's form: the long side first, its angle in [0, π). A regression head's raw
+ * sides and angle come in any order and sign; a side's sign does not move the corners (c ± a/2·u ± b/2·v).
+ */
+export function rotatedBox(cx: number, cy: number, a: number, b: number, angle: number): RotatedBox {
+  const [u, v] = [Math.abs(a), Math.abs(b)];
+  return { cx, cy, width: Math.max(u, v), height: Math.min(u, v), angle: foldAngle(u >= v ? angle : angle + Math.PI / 2) };
 }
 
 /** The outline points of each instance of `labels` [H, W] (ids > 0): the outer corners of each row's first and last pixel. */
