@@ -3,7 +3,9 @@
 // oracle through the model: outputs made from the ground truth, postprocessed, give the ground truth back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine/engine.ts';
+import { conv } from '../src/kernels/conv.ts';
 import { patchTargets } from '../src/kernels/patch-targets.ts';
+import { pad, slice } from '../src/kernels/shape.ts';
 import {
   gridIndices, interpolatePatches, maskedBCE, maskedCE, PatchPerPix, pppConfig, pppPresets, pppSpec, sampledChannels, sampledOffsets,
 } from '../src/models/ppp.ts';
@@ -124,21 +126,34 @@ describe('ppp losses', () => {
     labels.dispose();
   });
 
-  it('infer keeps the tile size and reduceTile keeps the sampled offsets', async () => {
+  it('infer keeps the tile size and computes exactly the evidence channels of the full outputs', async () => {
     const model = new PatchPerPix(e, { ...pppPresets.small, sampleStride: [4, 4] });
-    const out = model.infer(e.zeros([1, 1, 48, 52]));
-    expect(out.shape).toEqual([1, 625, 48, 52]);
-    const reduced = model.reduceTile(out);
+    const blob = syntheticBlobs({ height: 48, width: 52, blobs: 4, radius: [4, 7], seed: 2 });
+    const image = e.tensor(blob.image, [1, 1, 48, 52]);
+    const out = model.infer(image);
     // 25×25 at stride 4: offsets −12..12 by 4, 7 per axis.
-    expect(reduced.shape).toEqual([1, 49, 48, 52]);
+    expect(out.shape).toEqual([1, 49, 48, 52]);
+    // The same channels of the full head: the U-Net on the padded tile, then all 625 rows.
+    const full = e.noGrad(() => {
+      const g = model.unet.geometry;
+      const input = model.unet.validInputSize([48 + 2 * g.context[0], 52 + 2 * g.context[1]]);
+      const padded = pad(image, [[0, 0], [0, 0], [g.context[0], input[0] - 48 - g.context[0]], [g.context[1], input[1] - 52 - g.context[1]]]);
+      const f = conv(model.unet.forward(padded), model.namedTensors().get('head.weight')!.tensor, model.namedTensors().get('head.bias')!.tensor);
+      return slice(f, [0, 0, 0, 0], [1, 625, 48, 52]);
+    });
+    const expected = await model.evidence(full).data();
+    const got = await out.data();
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - expected[i]));
+    expect(worst).toBeLessThan(1e-5);
     expect(() => model.infer(e.zeros([1, 1, 46, 52]))).toThrow('ppp: infer needs spatial sizes that are multiples of [4, 4], got [46, 52]');
-    for (const t of [out, reduced]) t.dispose();
+    for (const t of [out, full, image]) t.dispose();
     model.dispose();
   });
 });
 
 describe('ppp oracle through the model', () => {
-  // Logits ±12 from the ground truth's patch targets (0 where a target is ignored), reduced and postprocessed like
+  // Logits ±12 from the ground truth's patch targets (0 where a target is ignored), cut to the evidence and postprocessed like
   // predicted ones: the instances come back. (ppp+dec's evidence is codes, which only a trained decoder turns into
   // patches; the assembly's own oracle tests cover that path from patches on.)
   it('ppp: outputs made from the ground truth give it back', async () => {
@@ -147,7 +162,7 @@ describe('ppp oracle through the model', () => {
     const scope = e.beginScope();
     const { targets } = patchTargets(e.tensor(blob.labels, [1, 1, 64, 72], 'i32'), { patchSize: [15, 15] });
     const z = Float32Array.from((await targets.data()) as Float32Array, (v) => (v < 0 ? 0 : v > 0.5 ? 12 : -12));
-    const outputs = model.reduceTile(e.tensor(z, [1, 225, 64, 72]));
+    const outputs = model.evidence(e.tensor(z, [1, 225, 64, 72]));
     const labels = await model.postprocess(outputs, [1, 1], {}, [64, 72]);
     const scores = evaluateImage(blob.labels, labels, { thresholds: [0.5, 0.8] });
     expect(scores.nPred).toBe(scores.nTrue);
@@ -175,7 +190,7 @@ describe('ppp oracle through the model', () => {
     const all = new Float32Array(z.length + classes.length);
     all.set(z);
     all.set(classes, z.length);
-    const outputs = model.reduceTile(e.tensor(all, [1, P * P + 3, 72, 80]));
+    const outputs = model.evidence(e.tensor(all, [1, P * P + 3, 72, 80]));
     const labels = await model.postprocess(outputs, [1, 1], {}, [72, 80]);
     expect(labels instanceof Int32Array).toBe(false);
     const scores = evaluateImage(worms.labels, labels, { thresholds: [0.5, 0.9] });

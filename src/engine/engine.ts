@@ -41,6 +41,18 @@ export interface AdapterDescription {
 
 type Scope = Set<Tensor>;
 
+/** A tensor larger than one buffer binding of the adapter may be: smaller work (tiles, batches) may fit. */
+export class BufferLimitError extends Error {
+  constructor(
+    message: string,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(message);
+    this.name = 'BufferLimitError';
+  }
+}
+
 export class Engine {
   readonly pool: BufferPool;
   readonly dispatcher: Dispatcher;
@@ -114,7 +126,7 @@ export class Engine {
     const bytes = sizeOf(shape) * BYTES_PER_ELEMENT;
     const maxBinding = this.device.limits.maxStorageBufferBindingSize;
     if (bytes > maxBinding) {
-      throw new Error(`tensor [${shape.join(', ')}] ${dtype} needs ${bytes} bytes; the adapter binds at most ${maxBinding} bytes per buffer`);
+      throw new BufferLimitError(`tensor [${shape.join(', ')}] ${dtype} needs ${bytes} bytes; the adapter binds at most ${maxBinding} bytes per buffer`, bytes, maxBinding);
     }
     this.checkAlive('empty');
     const buffer = this.dispatcher.guarded(`allocating ${bytes} bytes for tensor [${shape.join(', ')}]`, () =>

@@ -6,9 +6,9 @@
 // out of the patch loss. Instances come from the paper's assembly (src/models/ppp-assembly.ts): the patches vote a
 // consensus per pixel pair, the most consistent ones cover the foreground, and a graph of them is partitioned.
 //
-// Whole images: infer() pads each tile by the U-Net's context (zeros) so its output has the tile's size, and
-// reduceTile() keeps only the patch values at the assembly's sampled offsets (41×41 = 1681 values per pixel would
-// take gigabytes for one BBBC010 image); ppp+dec keeps the codes and decodes only the sampled patch centres.
+// Whole images: infer() pads each tile by the U-Net's context (zeros) so its output has the tile's size, and computes
+// only the patch values at the assembly's sampled offsets (41×41 = 1681 values per pixel would take gigabytes for one
+// BBBC010 image); ppp+dec keeps the codes and decodes only the sampled patch centres.
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { conv } from '../kernels/conv.ts';
@@ -197,9 +197,28 @@ export class PatchPerPix implements InstanceModel {
     return all;
   }
 
-  /** Raw outputs [N, outputChannels, ...unet output] of images of a valid U-Net input size. */
-  private forward(images: Tensor): Tensor {
-    return conv(this.unet.forward(images), this.head.get('head.weight')!.tensor, this.head.get('head.bias')!.tensor);
+  /** Outputs [N, outputChannels (or `rows`' length), ...unet output] of images of a valid U-Net input size. */
+  private forward(images: Tensor, rows?: readonly number[]): Tensor {
+    const features = this.unet.forward(images);
+    let weight = this.head.get('head.weight')!.tensor;
+    let bias = this.head.get('head.bias')!.tensor;
+    if (rows) {
+      // Only the listed output channels: the head's rows [Cout, Cin, 1...] picked as channels of [1, Cout, Cin].
+      const [cout, cin, ...ones] = weight.shape;
+      weight = reshape(selectChannels(reshape(weight, [1, cout, cin]), rows), [rows.length, cin, ...ones]);
+      bias = reshape(selectChannels(reshape(bias, [1, cout]), rows), [rows.length]);
+    }
+    return conv(features, weight, bias);
+  }
+
+  /**
+   * The channels of the outputs that the assembly reads: for ppp the patch values at its sampled offsets, then the
+   * class logits; for ppp+dec every channel (codes and classes).
+   */
+  get evidenceChannels(): number[] {
+    const all = Array.from({ length: this.outputChannels }, (_, k) => k);
+    if (this.decoder) return all;
+    return [...sampledChannels(this.config.patchSize, this.config.sampleStride), ...all.slice(this.patchChannels)];
   }
 
   /** The largest valid U-Net input that fits in `crop`, per axis; throws naming the crop when none does. */
@@ -274,8 +293,11 @@ export class PatchPerPix implements InstanceModel {
   }
 
   /**
-   * Raw outputs [N, outputChannels, ...spatial] of tiles whose sizes are multiples of sizeMultiple: each tile is padded
-   * by the U-Net's context with zeros (and up to the next valid input on the far side), so the valid output covers it.
+   * The evidence [N, evidenceChannels, ...spatial] of tiles whose sizes are multiples of sizeMultiple: each tile is
+   * padded by the U-Net's context with zeros (and up to the next valid input on the far side), so the valid output
+   * covers it. Only the head's rows of the evidence channels are computed: for plain ppp the patch values at the
+   * assembly's sampled offsets, a fraction of the P^d (41×41 = 1681 values per pixel would take gigabytes for one
+   * BBBC010 image, and more than a buffer may hold for one 256² tile).
    */
   infer(images: Tensor): Tensor {
     const spatial = images.shape.slice(2);
@@ -288,23 +310,22 @@ export class PatchPerPix implements InstanceModel {
       const g = this.unet.geometry;
       const input = this.unet.validInputSize(spatial.map((s, a) => s + 2 * g.context[a]));
       const padded = pad(images, [[0, 0], [0, 0], ...spatial.map((s, a) => [g.context[a], input[a] - s - g.context[a]] as const)]);
-      const out = this.forward(padded);
+      const out = this.forward(padded, this.decoder ? undefined : this.evidenceChannels);
       return slice(out, out.shape.map(() => 0), [out.shape[0], out.shape[1], ...spatial]);
     }));
   }
 
-  /** ppp: only the sampled patch offsets and the class logits go on; ppp+dec: codes and classes, as they are. */
-  reduceTile(outputs: Tensor): Tensor {
-    if (this.decoder) return outputs;
-    const keep = [...sampledChannels(this.config.patchSize, this.config.sampleStride), ...Array.from({ length: this.classChannels }, (_, k) => this.patchChannels + k)];
-    return this.engine.noGrad(() => selectChannels(outputs, keep));
+  /** The evidence (what infer() returns) of full outputs [N, outputChannels, ...] (tests build them from ground truth). */
+  evidence(outputs: Tensor): Tensor {
+    if (outputs.shape[1] !== this.outputChannels) throw new Error(`ppp: evidence needs outputs with ${this.outputChannels} channels, got [${outputs.shape.join(', ')}]`);
+    return this.engine.noGrad(() => selectChannels(outputs, this.evidenceChannels));
   }
 
   postprocessGrid(): Record<string, number[]> {
     return { threshold: [0.6, 0.7, 0.8, 0.9] };
   }
 
-  /** The assembly on the stitched evidence of one image (reduceTile's channels for ppp, codes for ppp+dec). */
+  /** The assembly on the stitched evidence of one image (sampled patch values for ppp, codes for ppp+dec). */
   async postprocess(outputs: Tensor, _spacing: Spacing, values: Readonly<Record<string, number>> = {}, size?: readonly number[]): Promise<Labels> {
     const e = this.engine;
     const c = pppConfig({ ...this.config, ...values });

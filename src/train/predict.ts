@@ -4,7 +4,7 @@
 // raw outputs then equal those of one pass over the whole image: no blending is needed, and none is done. A model with an
 // output stride (CenterNet's heads at 1/4) keeps tile parts whose bounds lie on its output grid, and one with a per-tile
 // reduction (InstanceModel.reduceTile) has each tile's raw outputs reduced before they are stitched.
-import type { Engine } from '../engine/engine.ts';
+import { BufferLimitError, type Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { pasteBox, translation, warpInto } from '../kernels/warp.ts';
 import type { Detection, InstanceModel } from '../models/model.ts';
@@ -49,6 +49,8 @@ export interface PredictOptions {
   tileSize?: number | readonly number[];
   /** Context kept around each tile's kept part, per axis (default: model.tileMargin). */
   overlap?: number | readonly number[];
+  /** Called when the default tiles were too large for the adapter and smaller ones are tried: their size, and why. */
+  onTileShrink?: (tile: number[], reason: string) => void;
   /** Tiles per model.infer call (default 1). */
   batch?: number;
 }
@@ -69,6 +71,26 @@ const perAxis = (v: number | readonly number[], ndim: number, what: string): num
  * stride s the result is ⌈size / s⌉ per axis; with model.reduceTile it holds the reduced evidence. The caller disposes it.
  */
 export async function predictOutputs(e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions = {}): Promise<Tensor> {
+  // Tiles whose tensors exceed the adapter's buffer limit are shrunk by the excess (per axis, its d-th root) and the
+  // image is tried again, unless the caller chose the tile size.
+  let tileSize = options.tileSize;
+  for (;;) {
+    try {
+      return await predictTiled(e, model, image, { ...options, tileSize });
+    } catch (err) {
+      if (!(err instanceof BufferLimitError) || options.tileSize !== undefined) throw err;
+      const ndim = model.ndim;
+      const current = perAxis(tileSize ?? (ndim === 2 ? 512 : [64, 256, 256]), ndim, 'tileSize');
+      const factor = Math.pow((1.1 * err.bytes) / err.limit, 1 / ndim);
+      const smaller = current.map((t, k) => Math.max(model.sizeMultiple[k], Math.floor(t / factor / model.sizeMultiple[k]) * model.sizeMultiple[k]));
+      if (smaller.every((t, k) => t >= current[k])) throw err;
+      options.onTileShrink?.(smaller, err.message);
+      tileSize = smaller;
+    }
+  }
+}
+
+async function predictTiled(e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions): Promise<Tensor> {
   const ndim = model.ndim;
   const size = image.shape.slice(1);
   if (size.length !== ndim) throw new Error(`predictImage: image [${image.shape.join(', ')}] is not ${ndim}D like the ${model.kind} model`);

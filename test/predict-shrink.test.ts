@@ -1,0 +1,70 @@
+// Tiled prediction when the default tiles are too large for the adapter: a model whose tiles above a voxel budget
+// fail as a too-large buffer would (BufferLimitError) is retried on smaller tiles, says so, and still stitches the
+// same outputs as one pass; a tile size the caller chose is not second-guessed.
+import { describe, expect, it } from 'vitest';
+import { BufferLimitError } from '../src/engine/engine.ts';
+import { conv, type Engine, type InstanceModel, type NamedTensor, type Spacing, type Tensor } from '../src/index.ts';
+import { predictImage } from '../src/train/predict.ts';
+import { rng, uniform } from './support/check.ts';
+import { testEngine } from './support/engine.ts';
+
+/** A 5×5 convolution (context 2) whose tiles of more than `budget` pixels fail like an oversized buffer. */
+class BudgetModel implements InstanceModel {
+  readonly kind = 'budget';
+  readonly config = {};
+  readonly ndim = 2;
+  readonly inChannels = 1;
+  readonly sizeMultiple = [4, 4];
+  readonly tileMargin = [2, 2];
+  readonly weight: Tensor;
+  tiles: number[][] = [];
+  stitched: Float32Array | null = null;
+
+  constructor(e: Engine, readonly budget: number) {
+    this.weight = e.keep(e.tensor(Float32Array.from(uniform(25, rng(3), -1, 1)), [1, 1, 5, 5]));
+  }
+
+  namedTensors(): Map<string, NamedTensor> {
+    return new Map([['weight', { tensor: this.weight, trainable: true }]]);
+  }
+
+  loss(): Tensor {
+    throw new Error('not trained');
+  }
+
+  infer(images: Tensor): Tensor {
+    const pixels = images.shape[2] * images.shape[3];
+    if (pixels > this.budget) throw new BufferLimitError(`tensor [${images.shape.join(', ')}] too large`, pixels * 4, this.budget * 4);
+    this.tiles.push(images.shape.slice(2));
+    return conv(images, this.weight, null, { pads: [2, 2, 2, 2] });
+  }
+
+  async postprocess(outputs: Tensor, _spacing: Spacing): Promise<Int32Array> {
+    this.stitched = (await outputs.data()) as Float32Array;
+    return new Int32Array(outputs.size);
+  }
+
+  dispose(): void {
+    this.weight.dispose();
+  }
+}
+
+describe('tiles shrunk to the adapter', () => {
+  it('the default tiles are shrunk until they fit, and the stitched outputs equal one pass', async () => {
+    const e = await testEngine();
+    const shape = [1, 300, 260];
+    const data = Float32Array.from(uniform(300 * 260, rng(5), 0, 1));
+    const model = new BudgetModel(e, 100 * 100);
+    const shrunk: number[][] = [];
+    await predictImage(e, model, { data, shape, spacing: [1, 1] }, { onTileShrink: (tile) => shrunk.push(tile) });
+    expect(shrunk.length).toBeGreaterThan(0);
+    expect(model.tiles.every(([h, w]) => h * w <= 100 * 100)).toBe(true);
+    const image = e.tensor(data, [1, ...shape]);
+    const expected = await conv(image, model.weight, null, { pads: [2, 2, 2, 2] }).data();
+    expect(Array.from(model.stitched!)).toEqual(Array.from(expected));
+    image.dispose();
+    // A tile size the caller chose is theirs: the error stands.
+    await expect(predictImage(e, model, { data, shape, spacing: [1, 1] }, { tileSize: 200 })).rejects.toThrow(BufferLimitError);
+    model.dispose();
+  });
+});
