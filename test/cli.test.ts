@@ -1,7 +1,7 @@
 // The wgseg command line on tiny generated datasets: a full train → resume → predict → eval round in process with a
 // tiny model, and the error paths (messages and exit codes) through the real `bin/wgseg.js` in a child process.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,32 +9,15 @@ import { loadModel, prepareSamples, readRun } from '../src/cli/run.ts';
 import { CenterUNet, centerunetSpec, createCenterUNet } from '../src/models/centerunet.ts';
 import type { ModelRegistry } from '../src/models/model.ts';
 import { registry } from '../src/models/registry.ts';
-import { syntheticBlobs, type Engine, type Tensor } from '../src/index.ts';
+import type { Engine, Tensor } from '../src/index.ts';
 import { decodeSafetensors } from '../src/train/checkpoint.ts';
 import { loadImageFolder } from '../src/train/dataset-node.ts';
-import { writeLabels, writePng } from '../src/train/io-node.ts';
 import { predictOutputs } from '../src/train/predict.ts';
 import { TinyModel, tinyFactory } from './support/fake-model.ts';
-import { runMain } from './support/cli.ts';
+import { dataset, runMain, tinyRegistry } from './support/cli.ts';
 import { testEngine } from './support/engine.ts';
 
 const bin = resolve('bin/wgseg.js');
-
-/** A dataset folder: `counts` images per split, `size`² (default 24²) grey PNG images of 3 blobs with TIFF masks. */
-async function dataset(dir: string, counts: Record<string, number>, size = 24): Promise<string> {
-  let seed = 1;
-  for (const [split, n] of Object.entries(counts)) {
-    for (const sub of ['images', 'masks']) mkdirSync(join(dir, split, sub), { recursive: true });
-    for (let i = 0; i < n; i++) {
-      const r = size / 24;
-      const s = syntheticBlobs({ height: size, width: size, blobs: 3, radius: [3 * r, 5 * r], seed: seed++ });
-      const grey = Uint8Array.from(s.image, (v) => Math.max(0, Math.min(255, Math.round(v * 255))));
-      await writePng(join(dir, split, 'images', `img${i}.png`), { data: grey, width: size, height: size, channels: 1 });
-      await writeLabels(join(dir, split, 'masks', `img${i}.tif`), { data: s.labels, shape: [size, size], spacing: [1, 1] });
-    }
-  }
-  return dir;
-}
 
 const made: string[] = [];
 const tmp = () => {
@@ -54,7 +37,7 @@ function cli(args: string[], cwd = tmpdir()) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-const tiny: ModelRegistry = { factories: { tiny: tinyFactory }, presets: { tiny: { default: { channels: 1, seed: 1, dropout: 0.1 } } } };
+const tiny = tinyRegistry;
 
 let data: string;
 let configFile: string;
@@ -141,7 +124,7 @@ describe('wgseg train / predict / eval (in process, tiny model)', () => {
     expect((await run(['train', '--out', tuned, '--resume', '--init', source])).stderr).toBe(`wgseg train: --resume continues ${tuned} with its saved config; drop --init\n`);
   });
 
-  it('a failure while predicting leaves nothing in --out', async () => {
+  it('with --strict, a failure while predicting leaves nothing in --out', async () => {
     const runDir = join(tmp(), 'run');
     expect((await run(['train', '--model', 'tiny', '--data', data, '--out', runDir, '--config', configFile, '--steps', '2'])).code).toBe(0);
     let calls = 0;
@@ -163,7 +146,7 @@ describe('wgseg train / predict / eval (in process, tiny model)', () => {
     expect(await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', join(parent, 'x'), '--iterations-png'])).toMatchObject({
       code: 2, stderr: 'wgseg predict: --iterations-png: the tiny model has no recurrent iterations to show\n',
     });
-    const r = await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', join(parent, 'labels')], failing);
+    const r = await run(['predict', '--model', runDir, '--input', join(data, 'test', 'images'), '--out', join(parent, 'labels'), '--strict'], failing);
     expect(r).toMatchObject({ code: 1, stderr: 'wgseg predict: out of memory (simulated) (WGSEG_DEBUG=1 shows where)\n' });
     expect(readdirSync(parent)).toEqual([]);
   });
@@ -331,7 +314,7 @@ describe('CenterUNet through the CLI', () => {
     model.dispose();
   });
 
-  it('a failure while detecting leaves nothing in --out; a file as --out is one line', async () => {
+  it('with --strict, a failure while detecting leaves nothing in --out; a file as --out is one line', async () => {
     let calls = 0;
     const failing: ModelRegistry = {
       ...centerunet,
@@ -348,7 +331,7 @@ describe('CenterUNet through the CLI', () => {
       },
     };
     const parent = tmp();
-    const r = await run(['predict', '--model', runDir, '--input', join(blobs, 'test', 'images'), '--out', join(parent, 'labels')], failing);
+    const r = await run(['predict', '--model', runDir, '--input', join(blobs, 'test', 'images'), '--out', join(parent, 'labels'), '--strict'], failing);
     expect(r).toMatchObject({ code: 1, stderr: 'wgseg predict: lost the device (simulated) (WGSEG_DEBUG=1 shows where)\n' });
     expect(readdirSync(parent)).toEqual([]);
     const file = join(parent, 'file');

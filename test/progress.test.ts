@@ -1,6 +1,6 @@
 // The training progress display: a bar redrawn in place on a terminal, rate-limited plain lines otherwise.
 import { describe, expect, it } from 'vitest';
-import { progressReporter } from '../src/cli/progress.ts';
+import { imageProgress, progressReporter } from '../src/cli/progress.ts';
 
 function stream(isTTY: boolean) {
   const chunks: string[] = [];
@@ -54,5 +54,39 @@ describe('progressReporter', () => {
     report.done();
     expect(out.chunks.slice(1, 3)).toEqual(['\r\x1b[K', 'schedule fitted to 612 of 2000 steps for the 15-minute limit (0.68 steps/s at step 21)\n']);
     expect(out.chunks.slice(3)).toEqual([out.chunks[0].slice(4), '\n']);
+  });
+});
+
+describe('imageProgress', () => {
+  it('draws image i of N, its tiles, the rate and the time left on a terminal; lines go above the bar', () => {
+    const out = stream(true);
+    let t = 0;
+    const report = imageProgress(out, () => t);
+    report({ index: 0, total: 4, name: 'a' });
+    t = 2000;
+    report({ index: 0, total: 4, name: 'a', tiles: { done: 2, total: 4 } });
+    t = 4000;
+    report({ index: 1, total: 4, name: 'b' });
+    report.print('warning: b is odd\n');
+    t = 400_000;
+    report({ index: 3, total: 4, name: 'd', tiles: { done: 1, total: 1 } });
+    report.done();
+    expect(out.chunks).toEqual([
+      '\r\x1b[K[........................] image 1/4 a  ? images/s  eta ?',
+      '\r\x1b[K[###.....................] image 1/4 a  tile 2/4  0.25 images/s  eta 14s',
+      '\r\x1b[K[######..................] image 2/4 b  0.25 images/s  eta 12s',
+      '\r\x1b[K', 'warning: b is odd\n', '[######..................] image 2/4 b  0.25 images/s  eta 12s',
+      '\r\x1b[K[########################] image 4/4 d  1m40s/image  eta 0s',
+      '\n',
+    ]);
+  });
+
+  it('is quiet when not a terminal, but still prints lines', () => {
+    const out = stream(false);
+    const report = imageProgress(out, () => 0);
+    report({ index: 0, total: 2, name: 'a', tiles: { done: 1, total: 2 } });
+    report.print('wgseg predict: a.tif: empty file\n');
+    report.done();
+    expect(out.chunks).toEqual(['wgseg predict: a.tif: empty file\n']);
   });
 });

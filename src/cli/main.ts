@@ -1,6 +1,7 @@
 // The `wgseg` command line: train, predict, eval, synth and import. Bad input (a flag, a file, a folder, a run config)
-// is one line on stderr naming it and exit code 2; a training run that diverges exits 1; anything unexpected exits 1
-// with its message (and its stack with WGSEG_DEBUG=1).
+// is one line on stderr naming it and exit code 2; a training run that diverges exits 1, and so does a prediction in
+// which some images failed (the others are written); anything unexpected exits 1 with its message (and its stack with
+// WGSEG_DEBUG=1).
 import type { Engine } from '../engine/engine.ts';
 import type { ModelRegistry } from '../models/model.ts';
 import { DataError } from '../train/io-node.ts';

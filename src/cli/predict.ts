@@ -1,18 +1,23 @@
 // `wgseg predict`: instance labels for every image of a folder with a trained run's model, written as label TIFFs
-// with the images' names, and the boxes of models that detect them as JSON. Files are written into a temporary folder
-// beside --out and moved in only when every image succeeded, so a failure leaves no partial output.
+// with the images' names, and the boxes of models that detect them as JSON. Each image's files are written into a
+// hidden folder inside --out and renamed into place once all of them are (OUT/NAME.tif last), so an interrupted run
+// leaves only finished images under their final names; an image that cannot be read or predicted is reported and
+// skipped. With --strict, files go to a temporary folder beside --out and are moved in only when every image succeeded.
 import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { Detection, InstanceModel, Spacing } from '../models/model.ts';
-import { loadImageFolder } from '../train/dataset-node.ts';
+import { nonFiniteWarning } from '../train/data-check.ts';
+import { listImageFiles, loadImageFile } from '../train/dataset-node.ts';
 import { asLayers, flatLabels } from '../train/layers.ts';
 import { DataError, writeLabels, writePng } from '../train/io-node.ts';
 import { predictInstances } from '../train/predict.ts';
+import type { RunConfig } from '../train/run.ts';
 import type { ImageVolume } from '../train/volume.ts';
 import { parse, positiveInt, required, UsageError } from './args.ts';
 import type { Context } from './main.ts';
+import { imageProgress } from './progress.ts';
 import { loadModel, prepareSamples, readRun } from './run.ts';
 
 export const predictHelp = `wgseg predict --model RUN --input DIR --out DIR [options]
@@ -34,11 +39,22 @@ axis towards y in radians in [0, pi), and the centre's heatmap score.
                      (models with test-time augmentation: EmbedSeg; default: the run's config, off unless set)
   --iterations-png   also write OUT/iterations/NAME.iterK.png for each recurrent iteration K (models that have them):
                      foreground probability (left) and embeddings coloured by where they point (right), as in the
-                     RDCNet paper's Fig. 1; the middle slice of 3D images`;
+                     RDCNet paper's Fig. 1; the middle slice of 3D images
+  --skip-existing    skip the images whose OUT/NAME.tif exists: continues an interrupted run, or retries only the
+                     images that failed
+  --strict           all or nothing: stop at the first image that fails and write nothing (exit code 2 for bad input
+                     data, 1 for other failures)
+
+Each image's files are written under temporary names inside OUT (a hidden .wgseg-partial-* folder, which a killed run
+may leave behind) and renamed into place once all of them are written, OUT/NAME.tif last: an image whose NAME.tif
+exists is finished. An image that cannot be read or predicted is named on stderr with the reason as it happens
+(wgseg predict: FILE: reason) and skipped; the other images are written, the failures are listed again at the end,
+and the exit code is 1. On a terminal, a progress line shows the image, its tiles, images per second and the time
+left. Prints one JSON line: {"images" (written), "skipped", "failed", "out", "weights"}.`;
 
 const flags = {
   model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, tile: { type: 'string' }, 'iterations-png': { type: 'boolean' },
-  tta: { type: 'boolean' }, 'no-tta': { type: 'boolean' },
+  tta: { type: 'boolean' }, 'no-tta': { type: 'boolean' }, strict: { type: 'boolean' }, 'skip-existing': { type: 'boolean' },
 } as const;
 
 /** A model with interpretable intermediate outputs (RDCNet's recurrent iterations). */
@@ -51,9 +67,9 @@ const isIterative = (m: InstanceModel): m is IterativeModel => typeof (m as Part
 /**
  * One RGB PNG per iteration, [foreground | embeddings] side by side: grey foreground probability; each embedding's
  * (y, x) as red and green relative to the image extent, dimmed by the foreground, so an instance whose pixels vote for
- * one centre shows as one flat colour.
+ * one centre shows as one flat colour. Returns the number of iterations.
  */
-async function writeIterationPngs(e: Engine, model: IterativeModel, image: ImageVolume, path: (k: number) => string): Promise<void> {
+async function writeIterationPngs(e: Engine, model: IterativeModel, image: ImageVolume, path: (k: number) => string): Promise<number> {
   const spatial = image.shape.slice(1);
   const [h, w] = spatial.slice(-2);
   const depth = spatial.length === 3 ? spatial[0] : 1;
@@ -82,6 +98,7 @@ async function writeIterationPngs(e: Engine, model: IterativeModel, image: Image
       }
       await writePng(path(k + 1), { data: rgb, width: 2 * w, height: h, channels: 3 });
     }
+    return outputs.length;
   } finally {
     scope.end();
   }
@@ -106,6 +123,80 @@ async function moveInto(from: string, to: string): Promise<void> {
   await rm(from, { recursive: true });
 }
 
+/** Moves the files at `paths` (relative) from `from` into the same places in `to`, the last one last. */
+async function placeFiles(from: string, to: string, paths: readonly string[]): Promise<void> {
+  for (const path of paths) {
+    await mkdir(dirname(join(to, path)), { recursive: true });
+    await rename(join(from, path), join(to, path));
+  }
+}
+
+/** What predict needs to turn one image file into its outputs. */
+interface Predictor {
+  e: Engine;
+  model: InstanceModel;
+  run: RunConfig;
+  runDir: string;
+  tileSize: number | undefined;
+  iterationPngs: boolean;
+  warn: (line: string) => void;
+  onTile: (done: number, total: number) => void;
+}
+
+/**
+ * Reads, checks and predicts one image file and writes its outputs into `dir` in OUT's layout; returns their paths
+ * relative to `dir`, NAME.tif last (an image is finished when its NAME.tif stands).
+ */
+async function predictFile(p: Predictor, name: string, path: string, dir: string): Promise<string[]> {
+  const { e, model, run } = p;
+  const sample = await loadImageFile(name, path, { ndim: model.ndim });
+  if (sample.image.shape[0] !== model.inChannels) {
+    throw new DataError(`${path}: image has ${sample.image.shape[0]} channel(s); the ${model.kind} model takes ${model.inChannels}`);
+  }
+  if (!run.data.spacing && sample.image.spacing.join() !== run.data.trainSpacing.join()) {
+    p.warn(`warning: ${name} has spacing [${sample.image.spacing.join(', ')}]; ${p.runDir} was trained at [${run.data.trainSpacing.join(', ')}]`);
+  }
+  const nonFinite = nonFiniteWarning(path, sample.image);
+  if (nonFinite) p.warn(`warning: ${nonFinite}`);
+  const [{ image }] = prepareSamples([sample], run);
+  const prediction = await predictInstances(e, model, image, { tileSize: p.tileSize, onTile: p.onTile });
+  const labels = asLayers(prediction.labels);
+  const volume = { shape: image.shape.slice(1), spacing: image.spacing };
+  const written: string[] = [];
+  if (labels.layers > 1) {
+    await mkdir(join(dir, 'stacks'), { recursive: true });
+    await writeLabels(join(dir, 'stacks', `${name}.tif`), { ...volume, ...labels });
+    written.push(join('stacks', `${name}.tif`));
+  }
+  if (prediction.detections) {
+    await mkdir(join(dir, 'boxes'), { recursive: true });
+    await writeFile(join(dir, 'boxes', `${name}.json`), boxesJson(model.kind, name, volume.shape, prediction.detections));
+    written.push(join('boxes', `${name}.json`));
+  }
+  if (p.iterationPngs) {
+    await mkdir(join(dir, 'iterations'), { recursive: true });
+    const png = (k: number) => join('iterations', `${name}.iter${k}.png`);
+    const iterations = await writeIterationPngs(e, model as IterativeModel, image, (k) => join(dir, png(k)));
+    for (let k = 1; k <= iterations; k++) written.push(png(k));
+  }
+  await writeLabels(join(dir, `${name}.tif`), { ...volume, data: flatLabels(labels) });
+  written.push(`${name}.tif`);
+  return written;
+}
+
+/** One line for an image that failed: its file and why (a DataError's message names the file already). */
+function failure(path: string, err: unknown): string {
+  const message = (err as Error).message.split('\n')[0];
+  return message.startsWith(path) ? message : `${path}: ${message}`;
+}
+
+/** The image files whose OUT/NAME.tif does not exist yet. */
+async function unfinished(files: [string, string][], out: string): Promise<[string, string][]> {
+  const todo: [string, string][] = [];
+  for (const [name, path] of files) if (!(await stat(join(out, `${name}.tif`)).catch(() => null))) todo.push([name, path]);
+  return todo;
+}
+
 export async function predict(argv: string[], ctx: Context): Promise<number> {
   const { values } = parse('predict', argv, flags);
   if (values.help) {
@@ -116,6 +207,7 @@ export async function predict(argv: string[], ctx: Context): Promise<number> {
   const input = required('predict', values, 'input');
   const out = resolve(required('predict', values, 'out'));
   const tileSize = positiveInt('tile', values.tile);
+  const strict = values.strict ?? false;
   const outStat = await stat(out).catch(() => null);
   if (outStat && !outStat.isDirectory()) throw new DataError(`--out: ${out} exists and is not a folder`);
 
@@ -128,45 +220,48 @@ export async function predict(argv: string[], ctx: Context): Promise<number> {
   const e = await ctx.engine();
   const model = await loadModel(e, ctx.registry, run, weights);
   try {
-    const loaded = await loadImageFolder(input, { ndim: model.ndim });
-    for (const s of loaded) {
-      if (s.image.shape[0] !== model.inChannels) {
-        throw new DataError(`${input}: image ${s.name} has ${s.image.shape[0]} channel(s); the model takes ${model.inChannels}`);
-      }
-      if (!run.data.spacing && s.image.spacing.join() !== run.data.trainSpacing.join()) {
-        ctx.stderr.write(`warning: ${s.name} has spacing [${s.image.spacing.join(', ')}]; ${runDir} was trained at [${run.data.trainSpacing.join(', ')}]\n`);
-      }
-    }
     if (values['iterations-png'] && !isIterative(model)) throw new UsageError(`--iterations-png: the ${model.kind} model has no recurrent iterations to show`);
-    const samples = prepareSamples(loaded, run);
-    await mkdir(dirname(out), { recursive: true });
-    const staging = await mkdtemp(join(dirname(out), `.${basename(out)}.tmp-`));
+    const files = [...(await listImageFiles(input))];
+    const todo = values['skip-existing'] ? await unfinished(files, out) : files;
+    const skipped = files.length - todo.length;
+    if (skipped > 0) ctx.stderr.write(`skipping ${skipped} image(s) whose label image is already in ${out} (--skip-existing)\n`);
+    const progress = imageProgress(ctx.stderr);
+    await mkdir(strict ? dirname(out) : out, { recursive: true });
+    const staging = await mkdtemp(strict ? join(dirname(out), `.${basename(out)}.tmp-`) : join(out, '.wgseg-partial-'));
+    const failures: string[] = [];
+    let at = { index: 0, total: todo.length, name: '' };
+    const predictor: Predictor = {
+      e, model, run, runDir, tileSize, iterationPngs: values['iterations-png'] ?? false,
+      warn: (line) => progress.print(`${line}\n`),
+      onTile: (done, total) => progress({ ...at, tiles: { done, total } }),
+    };
     try {
-      for (const { name, image } of samples) {
-        const prediction = await predictInstances(e, model, image, { tileSize });
-        const labels = asLayers(prediction.labels);
-        const volume = { shape: image.shape.slice(1), spacing: image.spacing };
-        await writeLabels(join(staging, `${name}.tif`), { ...volume, data: flatLabels(labels) });
-        if (labels.layers > 1) {
-          await mkdir(join(staging, 'stacks'), { recursive: true });
-          await writeLabels(join(staging, 'stacks', `${name}.tif`), { ...volume, ...labels });
-        }
-        if (prediction.detections) {
-          await mkdir(join(staging, 'boxes'), { recursive: true });
-          await writeFile(join(staging, 'boxes', `${name}.json`), boxesJson(model.kind, name, volume.shape, prediction.detections));
-        }
-        if (values['iterations-png']) {
-          await mkdir(join(staging, 'iterations'), { recursive: true });
-          await writeIterationPngs(e, model as IterativeModel, image, (k) => join(staging, 'iterations', `${name}.iter${k}.png`));
+      for (const [index, [name, path]] of todo.entries()) {
+        at = { ...at, index, name };
+        progress(at);
+        try {
+          const written = await predictFile(predictor, name, path, staging);
+          if (!strict) await placeFiles(staging, out, written);
+        } catch (err) {
+          if (strict) throw err;
+          failures.push(failure(path, err));
+          const stack = process.env.WGSEG_DEBUG ? `\n${(err as Error).stack}` : '';
+          progress.print(`wgseg predict: ${failures.at(-1)}${stack}\n`);
         }
       }
-      await moveInto(staging, out);
-    } catch (err) {
+      if (strict) await moveInto(staging, out);
+    } finally {
+      progress.done();
       await rm(staging, { recursive: true, force: true });
-      throw err;
     }
-    ctx.stdout.write(`${JSON.stringify({ images: samples.length, out, weights })}\n`);
-    return 0;
+    const written = todo.length - failures.length;
+    if (failures.length > 0) {
+      const counts = `${written} written${skipped ? `, ${skipped} skipped as already in ${out}` : ''}`;
+      ctx.stderr.write(`wgseg predict: ${failures.length} of ${todo.length} image(s) failed (${counts}); fix them and rerun with --skip-existing to predict only those:\n`);
+      for (const line of failures) ctx.stderr.write(`  ${line}\n`);
+    }
+    ctx.stdout.write(`${JSON.stringify({ images: written, skipped, failed: failures.length, out, weights })}\n`);
+    return failures.length > 0 ? 1 : 0;
   } finally {
     model.dispose();
   }

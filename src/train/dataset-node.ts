@@ -50,14 +50,17 @@ function checkNdim(path: string, what: string, spatialShape: number[], ndim: num
   }
 }
 
+/** One image file named `name`, labels null (an input of prediction). */
+export async function loadImageFile(name: string, path: string, options: FolderOptions = {}): Promise<Sample> {
+  const image = await readImage(path);
+  checkNdim(path, 'image', image.shape.slice(1), options.ndim);
+  return { name, image, labels: null };
+}
+
 /** Every image of a folder, labels null (the input of prediction). */
 export async function loadImageFolder(folder: string, options: FolderOptions = {}): Promise<Sample[]> {
   const samples: Sample[] = [];
-  for (const [name, path] of await listImageFiles(folder)) {
-    const image = await readImage(path);
-    checkNdim(path, 'image', image.shape.slice(1), options.ndim);
-    samples.push({ name, image, labels: null });
-  }
+  for (const [name, path] of await listImageFiles(folder)) samples.push(await loadImageFile(name, path, options));
   return samples;
 }
 
@@ -137,6 +140,26 @@ export async function loadSplit(dir: string, split: Split, options: SplitOptions
   return samples;
 }
 
+/** A ground-truth and a predicted label image of the same name, read by load(). */
+export interface LabelPairFiles {
+  name: string;
+  load(): Promise<{ name: string; gt: LabelVolume; pred: LabelVolume }>;
+}
+
+/** The ground-truth and predicted label files of two folders paired by name, each pair read when asked (eval reads one at a time). */
+export async function labelPairFiles(gtDir: string, predDir: string, options: FolderOptions = {}): Promise<LabelPairFiles[]> {
+  const files = await pairFiles([gtDir, await listLabelFiles(gtDir)], [predDir, await listLabelFiles(predDir)], ['ground truth', 'prediction']);
+  return files.map(([name, gtPath, predPath]) => ({
+    name,
+    async load() {
+      const where = Array.isArray(gtPath) ? gtPath[0] : gtPath;
+      const gt = Array.isArray(gtPath) ? await readInstanceMasks(gtPath, where) : await readLabels(gtPath, { ndim: options.ndim === 2 ? 2 : undefined });
+      checkNdim(where, 'mask', gt.shape, options.ndim);
+      return { name, gt, pred: await loadMask(predPath, `ground truth ${where}`, gt.shape, options.ndim) };
+    },
+  }));
+}
+
 /** Ground-truth and predicted label images paired by name (the input of evaluation). */
 export async function loadLabelPairs(
   gtDir: string,
@@ -144,12 +167,6 @@ export async function loadLabelPairs(
   options: FolderOptions = {},
 ): Promise<{ name: string; gt: LabelVolume; pred: LabelVolume }[]> {
   const pairs = [];
-  const files = await pairFiles([gtDir, await listLabelFiles(gtDir)], [predDir, await listLabelFiles(predDir)], ['ground truth', 'prediction']);
-  for (const [name, gtPath, predPath] of files) {
-    const where = Array.isArray(gtPath) ? gtPath[0] : gtPath;
-    const gt = Array.isArray(gtPath) ? await readInstanceMasks(gtPath, where) : await readLabels(gtPath, { ndim: options.ndim === 2 ? 2 : undefined });
-    checkNdim(where, 'mask', gt.shape, options.ndim);
-    pairs.push({ name, gt, pred: await loadMask(predPath, `ground truth ${where}`, gt.shape, options.ndim) });
-  }
+  for (const files of await labelPairFiles(gtDir, predDir, options)) pairs.push(await files.load());
   return pairs;
 }

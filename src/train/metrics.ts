@@ -492,21 +492,23 @@ export interface ImagePair {
   pred: Labels;
 }
 
+/** evaluateImage of one named pair; an error names the image. */
+export function evaluatePair({ name = 'image', gt, pred }: ImagePair, options: MetricsOptions = {}): ImageMetrics {
+  try {
+    return evaluateImage(gt, pred, options);
+  } catch (error) {
+    throw new Error((error as Error).message.replace(/^metrics: /, `metrics: ${name}: `));
+  }
+}
+
 /**
- * Scores a set of (ground truth, prediction) label images: evaluateImage on each, then aggregateMetrics. The result
+ * Scores a set of (ground truth, prediction) label images: evaluatePair on each, then aggregateMetrics. The result
  * is plain JSON. `pairs` may be a generator, so images need not all be in memory at once.
  */
 export function evaluate(pairs: Iterable<ImagePair>, options: MetricsOptions = {}): EvaluationResult {
   checkThresholds(options.thresholds ?? DSB_THRESHOLDS);
   const images: ImageMetrics[] = [];
-  for (const { name, gt, pred } of pairs) {
-    try {
-      images.push(evaluateImage(gt, pred, options));
-    } catch (error) {
-      const label = name ?? `image ${images.length}`;
-      throw new Error((error as Error).message.replace(/^metrics: /, `metrics: ${label}: `));
-    }
-  }
+  for (const { name, gt, pred } of pairs) images.push(evaluatePair({ name: name ?? `image ${images.length}`, gt, pred }, options));
   if (images.length === 0) throw new Error('metrics: no image pairs to evaluate');
   return aggregateMetrics(images);
 }

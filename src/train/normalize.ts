@@ -60,9 +60,10 @@ export interface NormalizeOptions {
 }
 
 /**
- * Per channel: (x − p_low) / (p_high − p_low) with the exact percentiles of that channel (see percentiles; NaNs are
- * left out of the percentiles and stay NaN). A constant channel (p_high = p_low) becomes x − p_low. Returns a new
- * volume with the same shape and spacing.
+ * Per channel: (x − p_low) / (p_high − p_low) with the exact percentiles of that channel (see percentiles). NaN and
+ * infinite values are first replaced by the channel's lowest finite value (so they count as its darkest pixels in the
+ * percentiles); a channel with no finite value is an error. A constant channel (p_high = p_low) becomes x − p_low.
+ * Returns a new volume with the same shape and spacing.
  */
 export function normalizePercentile(image: ImageVolume, pLow = 1, pHigh = 99.8, options: NormalizeOptions = {}): ImageVolume {
   if (!(pLow >= 0 && pLow < pHigh && pHigh <= 100)) throw new Error(`normalizePercentile: need 0 ≤ pLow < pHigh ≤ 100, got ${pLow} and ${pHigh}`);
@@ -75,14 +76,16 @@ export function normalizePercentile(image: ImageVolume, pLow = 1, pHigh = 99.8, 
   const scratch = new Float32Array(size);
   for (let c = 0; c < channels; c++) {
     const channel = image.data.subarray(c * size, (c + 1) * size);
-    let count = 0;
-    for (let i = 0; i < size; i++) if (channel[i] === channel[i]) scratch[count++] = channel[i];
-    if (count === 0) throw new Error(`normalizePercentile: channel ${c} has no values that are not NaN`);
-    const [lo, hi] = percentiles(scratch.subarray(0, count), [pLow, pHigh]);
+    let lowest = Infinity;
+    for (let i = 0; i < size; i++) if (Number.isFinite(channel[i]) && channel[i] < lowest) lowest = channel[i];
+    if (lowest === Infinity) throw new Error(`normalizePercentile: channel ${c} has no finite values`);
+    const finite = (v: number) => (Number.isFinite(v) ? v : lowest);
+    for (let i = 0; i < size; i++) scratch[i] = finite(channel[i]);
+    const [lo, hi] = percentiles(scratch, [pLow, pHigh]);
     const scale = hi > lo ? 1 / (hi - lo) : 1;
     const target = out.subarray(c * size, (c + 1) * size);
     for (let i = 0; i < size; i++) {
-      const v = (channel[i] - lo) * scale;
+      const v = (finite(channel[i]) - lo) * scale;
       target[i] = options.clip ? Math.min(1, Math.max(0, v)) : v;
     }
   }

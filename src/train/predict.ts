@@ -53,6 +53,8 @@ export interface PredictOptions {
   onTileShrink?: (tile: number[], reason: string) => void;
   /** Tiles per model.infer call (default 1). */
   batch?: number;
+  /** Called after each batch of tiles is submitted: tiles done so far, and of how many (progress displays). */
+  onTile?: (done: number, total: number) => void;
 }
 
 const perAxis = (v: number | readonly number[], ndim: number, what: string): number[] => {
@@ -156,6 +158,7 @@ async function predictTiled(e: Engine, model: InstanceModel, image: ImageVolume,
         }),
       );
       e.flush();
+      options.onTile?.(Math.min(first + batch, tiles.length), tiles.length);
     }
     source.image.dispose();
     return stitched!;

@@ -8,12 +8,13 @@ import type { InstanceModel, ModelRegistry } from '../models/model.ts';
 import { chooseCropAndBatch } from './auto-size.ts';
 import { releaseSamples, sampleBatch, type AugmentOptions, type CropPlacement } from './augment.ts';
 import { decodeModel } from './checkpoint.ts';
+import { dataWarnings } from './data-check.ts';
 import { normalizePercentile } from './normalize.ts';
 import { json, readJSON, type RunStore } from './run-store.ts';
 import { Trainer, trainOptions, type TrainEvent, type TrainOptions, type TrainResult, type TrainState } from './trainer.ts';
 import { tunePostprocess, type TuningResult } from './tune.ts';
 import { validationMetrics } from './validate.ts';
-import type { Sample } from './volume.ts';
+import type { ImageVolume, Sample } from './volume.ts';
 
 /** A run that cannot start as configured (an unknown model, a bad option, samples that do not fit): one line naming it. */
 export class ConfigError extends Error {
@@ -246,7 +247,12 @@ export function prepareSamples(samples: Sample[], run: Pick<RunConfig, 'data' | 
     if (spacing && spacing.length !== image.shape.length - 1) {
       throw new ConfigError(`${names.spacing} has ${spacing.length} values, ${name} is ${image.shape.length - 1}D`);
     }
-    const normalized = normalizePercentile(spacing ? { ...image, spacing } : image, pLow, pHigh);
+    let normalized: ImageVolume;
+    try {
+      normalized = normalizePercentile(spacing ? { ...image, spacing } : image, pLow, pHigh);
+    } catch (err) {
+      throw new ConfigError(`image ${name}: ${(err as Error).message.replace(/^normalizePercentile: /, '')}`);
+    }
     return { name, image: normalized, labels: labels && (spacing ? { ...labels, spacing } : labels) };
   });
 }
@@ -316,6 +322,7 @@ export async function trainRun(
   e: Engine, model: InstanceModel, given: RunConfig, store: RunStore, samples: { train: Sample[]; val: Sample[] }, options: TrainRunOptions = {},
 ): Promise<{ result: TrainResult; tuning: Tuning | null }> {
   const { resume = false, names = configNames, log = { write: () => {} } } = options;
+  for (const warning of dataWarnings(samples)) log.write(`warning: ${warning}\n`);
   const data = checkedSamples(given, model, samples, names);
   let run: RunConfig = { ...given, data: { ...given.data, patchSize: patchSize(given, model.ndim, model.sizeMultiple) } };
   if (!resume && given.data.patchSize.length === 0 && options.autoSize !== false) {

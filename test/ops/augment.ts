@@ -86,23 +86,27 @@ describe('normalizePercentile', () => {
     expect(percentiles(Float32Array.from([5, 5, 5, 1, 5]), [10, 90])).toEqual([2.6, 5]);
   });
 
-  it('normalizes each channel on its own, constant channels to x − p_low, and leaves NaN out', () => {
+  it('normalizes each channel on its own, constant channels to x − p_low, non-finite values as the lowest finite one', () => {
     const data = new Float32Array(2 * 101);
     for (let i = 0; i < 101; i++) {
       data[i] = i; // channel 0: 0..100 → p1 = 1, p99 = 99
       data[101 + i] = 7;
     }
-    data[50] = NaN; // the percentiles of the other 100 values: ranks over 0..49, 51..100
+    // NaN and ±Inf become the channel's lowest finite value (0) before the percentiles are taken.
+    [data[50], data[60], data[70]] = [NaN, Infinity, -Infinity];
     const out = normalizePercentile({ data, shape: [2, 1, 101], spacing: [1, 1] }, 1, 99);
-    const ref = percentiles(Float32Array.from([...Array(101).keys()].filter((i) => i !== 50)), [1, 99]);
-    expect(ref[0]).toBeCloseTo(0.99, 10);
+    const ref = percentiles(Float32Array.from([...Array(101).keys()].map((i) => ([50, 60, 70].includes(i) ? 0 : i))), [1, 99]);
+    expect(ref[0]).toBe(0);
     expect(out.data[0]).toBeCloseTo((0 - ref[0]) / (ref[1] - ref[0]), 6);
     expect(out.data[100]).toBeCloseTo((100 - ref[0]) / (ref[1] - ref[0]), 6);
-    expect(Number.isNaN(out.data[50])).toBe(true);
+    for (const i of [50, 60, 70]) expect(out.data[i]).toBe(out.data[0]);
     expect([...out.data.subarray(101)].every((v) => v === 0)).toBe(true);
     expect(out.shape).toEqual([2, 1, 101]);
     const clipped = normalizePercentile({ data: data.slice(0, 101), shape: [1, 1, 101], spacing: [1, 1] }, 1, 99, { clip: true });
-    expect(Math.max(...clipped.data.filter((v) => !Number.isNaN(v)))).toBe(1);
+    expect(Math.max(...clipped.data)).toBe(1);
+    expect(() => normalizePercentile({ data: Float32Array.of(NaN, Infinity), shape: [1, 1, 2], spacing: [1, 1] })).toThrow(
+      'normalizePercentile: channel 0 has no finite values',
+    );
   });
 
   it('agrees with sorting on random data and is fast on 696x520 and 64x256x256', () => {
