@@ -6,7 +6,8 @@ import { decodeSafetensors } from '../train/checkpoint.ts';
 import { RunFolder } from '../train/checkpoint-node.ts';
 import { hasSplit, loadSplit } from '../train/dataset-node.ts';
 import { DataError } from '../train/io-node.ts';
-import { checkConfigFile, newRunConfig, resumedRunConfig, trainRun, type ConfigFile, type InitSource, type RunConfig } from '../train/run.ts';
+import { formatProfile, profileSteps } from '../train/profile.ts';
+import { checkConfigFile, newRunConfig, patchSize, prepareSamples, resumedRunConfig, trainRun, type ConfigFile, type InitSource, type RunConfig } from '../train/run.ts';
 import { holdOut } from '../train/split.ts';
 import type { Sample } from '../train/volume.ts';
 import { nonNegativeInt, parse, positiveInt, positiveNumber, required, spacingFlag, UsageError } from './args.ts';
@@ -44,6 +45,9 @@ keeps RUN/{config.json, last.safetensors, best.safetensors, optimizer.safetensor
   --init FROM        fine-tune: start from the weights predict would use in the run folder FROM (a trained run or
                      a shipped model in pretrained/), with FROM's model config and normalization, a fresh optimizer
                      and step 0; --preset and a config "model" section are refused (the weights fix the model)
+  --profile N        profile N training steps (after one that compiles the pipelines) instead of training: wall and GPU
+                     time per step, the GPU's idle share, dispatches and submits, GPU time by op family and kernel
+                     (timestamp queries); nothing is written, --out is not needed
   --no-tune          keep the config's postprocessing parameters; by default, when training ends, every combination
                      of the model's candidates (RDCNet: votingWindow, minCount) is scored on the validation images
                      with the best checkpoint and the best one is saved into RUN/config.json for predict`;
@@ -52,7 +56,7 @@ const flags = {
   model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, config: { type: 'string' },
   preset: { type: 'string' }, 'max-minutes': { type: 'string' }, spacing: { type: 'string' }, resume: { type: 'boolean' },
   steps: { type: 'string' }, batch: { type: 'string' }, seed: { type: 'string' }, 'no-tune': { type: 'boolean' },
-  init: { type: 'string' }, 'fit-schedule': { type: 'boolean' },
+  init: { type: 'string' }, 'fit-schedule': { type: 'boolean' }, profile: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse<typeof flags>>['values'];
@@ -128,6 +132,7 @@ export async function train(argv: string[], ctx: Context): Promise<number> {
     ctx.stdout.write(`${trainHelp}\n`);
     return 0;
   }
+  if (values.profile !== undefined) return profile(values, ctx);
   const out = required('train', values, 'out');
   const maxMinutes = positiveNumber('max-minutes', values['max-minutes']) ?? Infinity;
   const folder = new RunFolder(out);
@@ -156,6 +161,27 @@ export async function train(argv: string[], ctx: Context): Promise<number> {
     const { step, best, loss, lr, fitted } = result.state;
     const summary = { reason: result.reason, step, planned: run.train.steps, fitted: fitted?.steps ?? null, lr, loss, best, tuned: tuning?.values ?? null, run: out };
     ctx.stdout.write(`${JSON.stringify(summary)}\n`);
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** `--profile N`: the run as configured, N profiled steps, the table on stdout; no run folder. */
+async function profile(values: Values, ctx: Context): Promise<number> {
+  const steps = positiveInt('profile', values.profile)!;
+  for (const flag of ['resume', 'max-minutes', 'fit-schedule'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--profile runs a few steps of a new run; drop --${flag}`);
+  }
+  const { run } = await newRun(values, ctx);
+  const e = await ctx.engine();
+  const model = buildModel(e, ctx.registry, run.model.kind, run.model.config);
+  try {
+    const samples = await loadData(run, model.ndim);
+    const sized: RunConfig = { ...run, data: { ...run.data, patchSize: patchSize(run, model.ndim, model.sizeMultiple) } };
+    const train = prepareSamples(samples.train, sized, flagNames);
+    ctx.stderr.write(`profiling ${steps} step(s) of ${run.model.kind}${run.model.preset ? ` (${run.model.preset})` : ''}: batch ${sized.train.batchSize} of [${sized.data.patchSize.join(', ')}] on ${e.adapterName}\n`);
+    ctx.stdout.write(formatProfile(await profileSteps(e, model, sized, train, steps)));
     return 0;
   } finally {
     model.dispose();

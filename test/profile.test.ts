@@ -1,0 +1,31 @@
+// `wgseg train --profile N` (src/train/profile.ts): a profile of whole training steps of the tiny model, printed as
+// tables, with nothing written and the model untouched; the flags that make no sense with it are named.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dataset, runMain, tinyRegistry } from './support/cli.ts';
+
+const made: string[] = [];
+afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+describe('wgseg train --profile', () => {
+  it('profiles steps of the run as configured and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wgseg-profile-'));
+    made.push(dir);
+    const data = await dataset(join(dir, 'data'), { train: 2, val: 1 });
+    const before = readdirSync(dir);
+    const r = await runMain(['train', '--model', 'tiny', '--data', data, '--batch', '2', '--profile', '2'], tinyRegistry);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('profiling 2 step(s) of tiny (default): batch 2 of [128, 128]');
+    const [summary] = r.stdout.split('\n');
+    expect(summary).toMatch(/^per step \(mean of 2 after a first one\): wall [\d.]+ ms, GPU [\d.]+ ms, GPU idle \d+% of the wall time, \d+ dispatches, [\d.]+ submits$/);
+    // The tiny model's step: its 1x1 conv, forward and both gradients, among the kernels.
+    expect(r.stdout).toContain('| op family | GPU ms per step | share | dispatches per step |');
+    expect(r.stdout).toMatch(/\n\| conv \| [\d.]+ \| [\d.]+% \| 1 \|/);
+    expect(r.stdout).toMatch(/\n\| conv\.weightGrad \| [\d.]+ \| [\d.]+% \| 1 \|/);
+    expect(readdirSync(dir)).toEqual(before);
+    const resumed = await runMain(['train', '--model', 'tiny', '--data', data, '--out', join(dir, 'run'), '--resume', '--profile', '2'], tinyRegistry);
+    expect(resumed).toMatchObject({ code: 2, stderr: 'wgseg train: --profile runs a few steps of a new run; drop --resume\n' });
+  });
+});
