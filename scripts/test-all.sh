@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test wgseg has, in one command (`npm run test:all`, after `bash scripts/setup.sh --browser`): the embedded
-# shaders are up to date, the typecheck is clean, the vitest suite (Node, Dawn), and the same engine in Deno and in
-# headless Chromium. Adds up the tests of all parts (a failed shader check or typecheck counts as one failed test)
+# shaders are up to date, the typecheck is clean, the vitest suite (Node, Dawn), the same engine in Deno and in
+# headless Chromium, and the package as users install it (test/package/run.ts: its tarball in a fresh project, used
+# from Node, Deno, TypeScript and npx). Adds up the tests of all parts (a failed shader check or typecheck counts as one failed test)
 # and always ends with the line `tests: N passed, M failed`; exits non-zero when M > 0.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +63,7 @@ read -r v_passed v_failed < <(node -e '
 count vitest "$v_passed" "$v_failed" $((SECONDS - start))
 
 runner deno test:deno
+runner package test:package
 runner browser test:browser
 
 echo

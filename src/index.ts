@@ -1,5 +1,7 @@
 // wgseg: a WebGPU compute engine and the instance-segmentation models built on it. Runtime-agnostic entry (Node,
 // Deno, browsers, Electron); Node users get a device through createNodeEngine() in './node.ts'.
+// The built declarations name WebGPU's types (GPUDevice, GPU...), which @webgpu/types declares.
+/// <reference types="@webgpu/types" preserve="true" />
 export { createEngine, Engine, type EngineOptions, type EngineStats } from './engine/engine.ts';
 export { Tensor, sizeOf, stridesOf, type Shape } from './engine/tensor.ts';
 export { record, type BackwardFn, type GradNode } from './engine/autograd.ts';

@@ -5,11 +5,19 @@ import { createEngine, type Engine, type EngineOptions } from './engine/engine.t
 
 export * from './index.ts';
 
+/**
+ * Dawn's instance, one for the process. Dawn prints a warning to stderr from native code each time an instance first
+ * looks for adapters and clamps a limit the driver reports (lavapipe and RADV offer 1000000 dynamic buffers per
+ * pipeline layout, Dawn keeps 16): no toggle turns it off, but a second engine on the same instance prints nothing.
+ * The `wgseg` command drops it from its stderr (bin/wgseg.js).
+ */
+let gpu: GPU | null = null;
+
 /** An engine on the best adapter Dawn finds (a real GPU, else Mesa's lavapipe when `npm run setup` installed it). */
 export async function createNodeEngine(options: Omit<EngineOptions, 'gpu'> = {}): Promise<Engine> {
   Object.assign(globalThis, globals);
   // Full-resolution timestamps: Dawn otherwise rounds them to 65.536 µs.
-  const gpu = create(['disable-dawn-features=timestamp_quantization']);
+  gpu ??= create(['disable-dawn-features=timestamp_quantization']);
   return createEngine({ ...options, gpu });
 }
 export * from './train/checkpoint-node.ts';

@@ -351,6 +351,10 @@ describe('bin/wgseg.js (child process, run from another folder)', () => {
     const trainHelp = cli(['train', '--help']);
     expect(trainHelp).toMatchObject({ code: 0, stdout: expect.stringContaining('--max-minutes M') });
     expect(trainHelp.stdout).toContain('--fit-schedule');
+    // Every command answers --help, even one whose required options are missing.
+    for (const name of ['predict', 'eval', 'synth', 'import']) {
+      expect(cli([name, '--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining(`wgseg ${name} `), stderr: '' });
+    }
     expect(cli(['frobnicate'])).toMatchObject({ code: 2, stderr: 'wgseg: unknown command "frobnicate" (train, predict, eval, synth, import; see wgseg --help)\n' });
   });
 

@@ -50,7 +50,10 @@ describe('a run in memory', () => {
     };
     const whole = new MemoryStore('whole');
     let log = '';
+    const live = e.stats().liveTensors;
     const { result } = await train(whole, config(), { log: { write: (text) => (log += text) } });
+    // Nothing of the run outlives its model: weights, Adam's moments and the sample caches are freed.
+    expect(e.stats().liveTensors).toBe(live);
     expect(result).toMatchObject({ reason: 'done', state: { step: 4, best: { metric: 'f1' } } });
     expect(log).toBe('training tiny (default) on 3 image(s), validating on 1, from step 0 of 4\npostprocessing: the tiny model has nothing to tune\n');
     expect([...whole.files.keys()].sort()).toEqual(['best.safetensors', 'config.json', 'last.safetensors', 'optimizer.safetensors', 'state.json']);

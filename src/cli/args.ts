@@ -9,11 +9,16 @@ export class UsageError extends Error {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** What parse() returns for `options`: parseArgs's result, named so that the built declarations can spell it. */
+type Parsed<O extends Options> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O & { help: { type: 'boolean'; short: string } }; strict: true; allowPositionals: boolean }>
+>;
+
 /**
  * Parses `argv` against `options` (plus --help); unknown flags are UsageErrors, and so are arguments that are not
  * flags unless the command takes them (`allowPositionals`).
  */
-export function parse<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false) {
+export function parse<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false): Parsed<O> {
   try {
     return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals });
   } catch (e) {

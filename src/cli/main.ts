@@ -68,6 +68,11 @@ export async function main(argv: string[], context: Partial<Context> = {}): Prom
     ctx.stderr.write(`wgseg: unknown command "${name}" (${Object.keys(commands).join(', ')}; see wgseg --help)\n`);
     return 2;
   }
+  // Every command's --help, before its own parsing can fail on a missing option.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    ctx.stdout.write(`${command.help}\n`);
+    return 0;
+  }
   try {
     return await command.run(rest, ctx);
   } catch (e) {

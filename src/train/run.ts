@@ -361,6 +361,7 @@ export async function trainRun(
   log.write(
     `training ${run.model.kind}${run.model.preset ? ` (${run.model.preset})` : ''}${init} on ${data.train.length} image(s), validating on ${data.val.length}, from step ${trainer.state.step} of ${trainer.steps}${fitted}\n`,
   );
+  // The optimizer's moments (two tensors per weight) are needed only while training: freed when it ends, however.
   const result = await trainer.run(
     {
       batch: (step) => sampleBatch(e, data.train, {
@@ -375,7 +376,7 @@ export async function trainRun(
       progress: options.progress,
     },
     { maxMinutes: options.maxMinutes, fitSchedule: options.fitSchedule },
-  );
+  ).finally(() => trainer.optimizer.dispose());
   releaseSamples(e);
   if (result.reason === 'diverged' || options.tune === false) return { result, tuning: null };
   return { result, tuning: await tuneRun(e, model, data.val, run.train.bestMetric, result, store, log) };
