@@ -7,7 +7,7 @@ import { conv } from '../src/kernels/conv.ts';
 import { patchTargets } from '../src/kernels/patch-targets.ts';
 import { pad, slice } from '../src/kernels/shape.ts';
 import {
-  gridIndices, interpolatePatches, maskedBCE, maskedCE, PatchPerPix, pppConfig, pppPresets, pppSpec, sampledChannels, sampledOffsets,
+  gridIndices, interpolatePatches, unpackDense, maskedBCE, maskedCE, PatchPerPix, pppConfig, pppPresets, pppSpec, sampledChannels, sampledOffsets,
 } from '../src/models/ppp.ts';
 import { evaluateImage } from '../src/train/metrics.ts';
 import { syntheticBlobs } from '../src/train/synthetic.ts';
@@ -126,13 +126,15 @@ describe('ppp losses', () => {
     labels.dispose();
   });
 
-  it('infer keeps the tile size and computes exactly the evidence channels of the full outputs', async () => {
+  it('infer packs exactly the evidence of the full outputs on the sampling grid', async () => {
     const model = new PatchPerPix(e, { ...pppPresets.small, sampleStride: [4, 4] });
     const blob = syntheticBlobs({ height: 48, width: 52, blobs: 4, radius: [4, 7], seed: 2 });
     const image = e.tensor(blob.image, [1, 1, 48, 52]);
     const out = model.infer(image);
-    // 25×25 at stride 4: offsets −12..12 by 4, 7 per axis.
-    expect(out.shape).toEqual([1, 49, 48, 52]);
+    // 25×25 at stride 4: offsets −12..12 by 4, 7 per axis, at the 12×13 grid pixels; then the patch centre's logit
+    // of each of the 4×4 pixels of a grid cell.
+    expect(out.shape).toEqual([1, 49 + 16, 12, 13]);
+    expect(model.outputStride).toEqual([4, 4]);
     // The same channels of the full head: the U-Net on the padded tile, then all 625 rows.
     const full = e.noGrad(() => {
       const g = model.unet.geometry;
@@ -148,6 +150,33 @@ describe('ppp losses', () => {
     expect(worst).toBeLessThan(1e-5);
     expect(() => model.infer(e.zeros([1, 1, 46, 52]))).toThrow('ppp: infer needs spatial sizes that are multiples of [4, 4], got [46, 52]');
     for (const t of [out, full, image]) t.dispose();
+    model.dispose();
+  });
+});
+
+describe('packed evidence', () => {
+  it('holds the sampled channels at grid pixels and every pixel of the dense ones, unpacked to any image size', async () => {
+    const model = new PatchPerPix(e, { ...pppPresets.small, patchSize: [7, 7], sampleStride: [2, 3], numInstances: true });
+    // Full outputs [1, 49 + 3, 8, 12]: value = channel · 1000 + y · 100 + x, so every place is recognizable.
+    const [C, H, W] = [52, 8, 12];
+    const full = e.tensor(Float32Array.from({ length: C * H * W }, (_, i) => Math.floor(i / (H * W)) * 1000 + Math.floor((i % (H * W)) / W) * 100 + (i % W)), [1, C, H, W]);
+    const packed = model.evidence(full);
+    // Offsets −2, 0, 2 in y and −3, 0, 3 in x around the centre (3, 3).
+    const sampled = sampledChannels([7, 7], [2, 3]);
+    expect(sampled).toEqual([7, 10, 13, 21, 24, 27, 35, 38, 41]);
+    expect(packed.shape).toEqual([1, sampled.length + 3 * 6, 4, 4]);
+    const got = (await packed.data()) as Float32Array;
+    const at = (k: number, gy: number, gx: number) => got[(k * 4 + gy) * 4 + gx];
+    expect(at(2, 1, 3)).toBe(13 * 1000 + 2 * 100 + 9);
+    // Dense channel d (class d = full channel 49 + d) at cell offset (oy, ox) of grid pixel (gy, gx): channel 9 + d·6 + oy·3 + ox.
+    expect(at(9 + 2 * 6 + 1 * 3 + 2, 3, 1)).toBe(51 * 1000 + 7 * 100 + 5);
+    const dense = unpackDense(slice(packed, [0, 9, 0, 0], [1, 18, 4, 4]), 3, [7, 11], [2, 3]);
+    expect(dense.shape).toEqual([1, 3, 7, 11]);
+    const maps = (await dense.data()) as Float32Array;
+    let wrong = 0;
+    for (let d = 0; d < 3; d++) for (let y = 0; y < 7; y++) for (let x = 0; x < 11; x++) if (maps[(d * 7 + y) * 11 + x] !== (49 + d) * 1000 + y * 100 + x) wrong++;
+    expect(wrong).toBe(0);
+    for (const t of [full, packed, dense]) t.dispose();
     model.dispose();
   });
 });

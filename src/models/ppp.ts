@@ -6,18 +6,22 @@
 // out of the patch loss. Instances come from the paper's assembly (src/models/ppp-assembly.ts): the patches vote a
 // consensus per pixel pair, the most consistent ones cover the foreground, and a graph of them is partitioned.
 //
-// Whole images: infer() pads each tile by the U-Net's context (zeros) so its output has the tile's size, and computes
-// only the patch values at the assembly's sampled offsets (41×41 = 1681 values per pixel would take gigabytes for one
-// BBBC010 image); ppp+dec keeps the codes and decodes only the sampled patch centres.
+// Whole images: infer() pads each tile by the U-Net's context (zeros) so its output covers the tile, and returns the
+// evidence packed on the assembly's sampling grid (output stride = sampleStride): per grid pixel, the patch values at
+// the sampled offsets (ppp) or the code (ppp+dec), computed for grid pixels only (41×41 = 1681 values for every pixel
+// would take gigabytes for one BBBC010 image), then the per-pixel maps the painting needs at full resolution (class
+// logits, else the foreground logit or patch centre) for each of the s^d pixels of the grid cell. A whole DSB2018
+// image's evidence then fits one buffer; ppp+dec decodes only the sampled patch centres.
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { conv } from '../kernels/conv.ts';
-import { div, equal, greater, greaterEqual, maximum, mul, neg, sigmoid, softplus, sub } from '../kernels/elementwise.ts';
+import { add, div, equal, greater, greaterEqual, maximum, mul, neg, sigmoid, softplus, sub } from '../kernels/elementwise.ts';
 import { gatherPixels, selectChannels } from '../kernels/gather.ts';
 import { heNormal, zerosInit } from '../kernels/init.ts';
 import { patchTargets } from '../kernels/patch-targets.ts';
 import { sum } from '../kernels/reduce.ts';
 import { cast, concat, pad, reshape, slice, transpose } from '../kernels/shape.ts';
+import { matmul } from '../kernels/matmul.ts';
 import { logSoftmax } from '../kernels/softmax.ts';
 import type { Labels } from '../train/layers.ts';
 import { seededRandom } from '../train/synthetic.ts';
@@ -157,6 +161,8 @@ export class PatchPerPix implements InstanceModel {
   readonly inChannels: number;
   readonly sizeMultiple: readonly number[];
   readonly tileMargin: readonly number[];
+  /** infer() returns the evidence on the sampling grid: one output pixel per sampleStride pixels. */
+  readonly outputStride: readonly number[];
   readonly overlapping: boolean;
   readonly unet: UNet;
   readonly decoder: PatchDecoder | null;
@@ -177,8 +183,10 @@ export class PatchPerPix implements InstanceModel {
     this.overlapping = c.numInstances;
     this.unet = new UNet(engine, { ...c.unet, ndim: c.ndim, inChannels: c.inChannels, seed: c.seed });
     const g = this.unet.geometry;
-    this.sizeMultiple = g.step;
+    // Tiles start on the pooling grid (for exact stitching) and on the sampling grid.
+    this.sizeMultiple = g.step.map((step, a) => lcm(step, c.sampleStride[a]));
     this.tileMargin = g.context;
+    this.outputStride = [...c.sampleStride];
     this.decoder = c.head === 'ppp+dec' ? new PatchDecoder(engine, { ...decoderFields(c) }) : null;
     this.patchChannels = this.decoder ? this.decoder.codeLength : product(c.patchSize);
     this.classChannels = c.numInstances ? 3 : this.decoder ? 1 : 0;
@@ -197,28 +205,29 @@ export class PatchPerPix implements InstanceModel {
     return all;
   }
 
-  /** Outputs [N, outputChannels (or `rows`' length), ...unet output] of images of a valid U-Net input size. */
-  private forward(images: Tensor, rows?: readonly number[]): Tensor {
-    const features = this.unet.forward(images);
-    let weight = this.head.get('head.weight')!.tensor;
-    let bias = this.head.get('head.bias')!.tensor;
-    if (rows) {
-      // Only the listed output channels: the head's rows [Cout, Cin, 1...] picked as channels of [1, Cout, Cin].
-      const [cout, cin, ...ones] = weight.shape;
-      weight = reshape(selectChannels(reshape(weight, [1, cout, cin]), rows), [rows.length, cin, ...ones]);
-      bias = reshape(selectChannels(reshape(bias, [1, cout]), rows), [rows.length]);
-    }
-    return conv(features, weight, bias);
+  /** Outputs [N, outputChannels, ...unet output] of images of a valid U-Net input size. */
+  private forward(images: Tensor): Tensor {
+    return conv(this.unet.forward(images), this.head.get('head.weight')!.tensor, this.head.get('head.bias')!.tensor);
+  }
+
+  /** The output channels kept at grid pixels only: the patch values at the sampled offsets (ppp), the code (ppp+dec). */
+  get sparseChannels(): number[] {
+    if (this.decoder) return Array.from({ length: this.patchChannels }, (_, k) => k);
+    return sampledChannels(this.config.patchSize, this.config.sampleStride);
   }
 
   /**
-   * The channels of the outputs that the assembly reads: for ppp the patch values at its sampled offsets, then the
-   * class logits; for ppp+dec every channel (codes and classes).
+   * The output channels kept for every pixel: the number-of-instances logits, else the foreground logit (ppp+dec) or
+   * the patch centre's logit (ppp), which says whether a pixel is foreground.
    */
-  get evidenceChannels(): number[] {
-    const all = Array.from({ length: this.outputChannels }, (_, k) => k);
-    if (this.decoder) return all;
-    return [...sampledChannels(this.config.patchSize, this.config.sampleStride), ...all.slice(this.patchChannels)];
+  get denseChannels(): number[] {
+    if (this.classChannels > 0) return Array.from({ length: this.classChannels }, (_, k) => this.patchChannels + k);
+    return [(this.patchChannels - 1) / 2];
+  }
+
+  /** Channels of infer()'s packed evidence: the sparse ones, then each dense one for every pixel of a grid cell. */
+  get evidenceChannels(): number {
+    return this.sparseChannels.length + this.denseChannels.length * product(this.config.sampleStride);
   }
 
   /** The largest valid U-Net input that fits in `crop`, per axis; throws naming the crop when none does. */
@@ -293,11 +302,10 @@ export class PatchPerPix implements InstanceModel {
   }
 
   /**
-   * The evidence [N, evidenceChannels, ...spatial] of tiles whose sizes are multiples of sizeMultiple: each tile is
-   * padded by the U-Net's context with zeros (and up to the next valid input on the far side), so the valid output
-   * covers it. Only the head's rows of the evidence channels are computed: for plain ppp the patch values at the
-   * assembly's sampled offsets, a fraction of the P^d (41×41 = 1681 values per pixel would take gigabytes for one
-   * BBBC010 image, and more than a buffer may hold for one 256² tile).
+   * The packed evidence [N, evidenceChannels, ...spatial / s] of tiles whose sizes are multiples of sizeMultiple: each
+   * tile is padded by the U-Net's context with zeros (and up to the next valid input on the far side), so the valid
+   * output covers it. The 1×1 head runs on gathered U-Net features: its sparse rows at the grid pixels, its dense rows
+   * at every pixel, so no [N, P^d, ...spatial] tensor is made.
    */
   infer(images: Tensor): Tensor {
     const spatial = images.shape.slice(2);
@@ -310,47 +318,74 @@ export class PatchPerPix implements InstanceModel {
       const g = this.unet.geometry;
       const input = this.unet.validInputSize(spatial.map((s, a) => s + 2 * g.context[a]));
       const padded = pad(images, [[0, 0], [0, 0], ...spatial.map((s, a) => [g.context[a], input[a] - s - g.context[a]] as const)]);
-      const out = this.forward(padded, this.decoder ? undefined : this.evidenceChannels);
-      return slice(out, out.shape.map(() => 0), [out.shape[0], out.shape[1], ...spatial]);
+      const features = this.unet.forward(padded);
+      const cropped = slice(features, features.shape.map(() => 0), [features.shape[0], features.shape[1], ...spatial]);
+      const n = images.shape[0];
+      const stride = this.config.sampleStride;
+      const head = (pixels: Int32Array, rows: number[]) => {
+        const [cout, cin] = this.head.get('head.weight')!.tensor.shape;
+        const weight = selectChannels(reshape(this.head.get('head.weight')!.tensor, [1, cout, cin]), rows);
+        const bias = selectChannels(reshape(this.head.get('head.bias')!.tensor, [1, cout]), rows);
+        return add(matmul(gatherPixels(cropped, pixels), reshape(weight, [rows.length, cin]), { transposeB: true }), reshape(bias, [1, rows.length]));
+      };
+      const sparse = head(packedPixels(n, spatial, stride, false), this.sparseChannels);
+      const dense = head(packedPixels(n, spatial, stride, true), this.denseChannels);
+      return packEvidence(sparse, dense, n, spatial.map((d, a) => d / stride[a]), product(stride));
     }));
   }
 
-  /** The evidence (what infer() returns) of full outputs [N, outputChannels, ...] (tests build them from ground truth). */
+  /** The packed evidence (what infer() returns) of full outputs [N, outputChannels, ...spatial] (tests build them from ground truth). */
   evidence(outputs: Tensor): Tensor {
     if (outputs.shape[1] !== this.outputChannels) throw new Error(`ppp: evidence needs outputs with ${this.outputChannels} channels, got [${outputs.shape.join(', ')}]`);
-    return this.engine.noGrad(() => selectChannels(outputs, this.evidenceChannels));
+    const spatial = outputs.shape.slice(2);
+    const stride = this.config.sampleStride;
+    if (spatial.some((d, a) => d % stride[a] !== 0)) throw new Error(`ppp: evidence needs spatial sizes that are multiples of the sample stride [${stride.join(', ')}], got [${spatial.join(', ')}]`);
+    const e = this.engine;
+    return e.noGrad(() => e.tidy(() => {
+      const n = outputs.shape[0];
+      const rows = (channels: number[], cells: boolean) => gatherPixels(selectChannels(outputs, channels), packedPixels(n, spatial, stride, cells));
+      return packEvidence(rows(this.sparseChannels, false), rows(this.denseChannels, true), n, spatial.map((d, a) => d / stride[a]), product(stride));
+    }));
   }
 
   postprocessGrid(): Record<string, number[]> {
     return { threshold: [0.6, 0.7, 0.8, 0.9] };
   }
 
-  /** The assembly on the stitched evidence of one image (sampled patch values for ppp, codes for ppp+dec). */
+  /**
+   * The assembly on the stitched packed evidence [1, evidenceChannels, ...grid] of one image of `size` (default: the
+   * grid times the stride): sampled patch values for ppp, codes for ppp+dec, and the full-resolution dense maps.
+   */
   async postprocess(outputs: Tensor, _spacing: Spacing, values: Readonly<Record<string, number>> = {}, size?: readonly number[]): Promise<Labels> {
     const e = this.engine;
     const c = pppConfig({ ...this.config, ...values });
-    const spatial = outputs.shape.slice(2);
-    const K = product(sampledOffsets(c.patchSize, c.sampleStride).map((o) => o.length));
-    const evidenceChannels = this.decoder ? this.outputChannels : K + this.classChannels;
-    if (outputs.rank !== this.ndim + 2 || outputs.shape[0] !== 1 || outputs.shape[1] !== evidenceChannels) {
-      throw new Error(`ppp: postprocess needs outputs [1, ${evidenceChannels}, ...spatial], got [${outputs.shape.join(', ')}]`);
+    if (c.sampleStride.join() !== this.config.sampleStride.join() || c.patchSize.join() !== this.config.patchSize.join()) {
+      throw new Error('ppp: postprocess cannot change patchSize or sampleStride (the evidence was packed with the model\'s)');
     }
-    if (size && size.join() !== spatial.join()) throw new Error(`ppp: outputs [${outputs.shape.join(', ')}] do not cover the image [${size.join(', ')}]`);
-    const origin = spatial.map(() => 0);
-    const patchPart = this.decoder ? this.patchChannels : K;
-    const { single, foreground } = e.noGrad(() => this.foregroundMaps(outputs, patchPart, K, c.threshold));
-    const grid = spatial.map((s, a) => Math.ceil(s / c.sampleStride[a]));
-    const gridPixels = gridIndices(spatial, c.sampleStride);
+    const grid = outputs.shape.slice(2);
+    const stride = c.sampleStride;
+    const spatial = size ? [...size] : grid.map((g, a) => g * stride[a]);
+    if (outputs.rank !== this.ndim + 2 || outputs.shape[0] !== 1 || outputs.shape[1] !== this.evidenceChannels) {
+      throw new Error(`ppp: postprocess needs packed evidence [1, ${this.evidenceChannels}, ...grid], got [${outputs.shape.join(', ')}]`);
+    }
+    if (spatial.some((d, a) => Math.ceil(d / stride[a]) !== grid[a])) {
+      throw new Error(`ppp: evidence on the grid [${grid.join(', ')}] does not cover the image [${spatial.join(', ')}] at stride [${stride.join(', ')}]`);
+    }
+    const origin = grid.map(() => 0);
+    const S = this.sparseChannels.length;
+    const dense = this.denseChannels.length;
+    const sparse = slice(outputs, [0, 0, ...origin], [1, S, ...grid]);
+    const maps = e.noGrad(() => unpackDense(slice(outputs, [0, S, ...origin], [1, outputs.shape[1] - S, ...grid]), dense, spatial, stride));
+    const { single, foreground } = e.noGrad(() => this.foregroundMaps(maps, c.threshold));
+    maps.dispose();
     const config: AssemblyConfig = {
       patchSize: c.patchSize, sampleStride: c.sampleStride, threshold: c.threshold, partition: c.partition,
       affinityThreshold: c.affinityThreshold, minSize: c.minSize,
     };
+    const K = S;
     if (!this.decoder) {
-      // Samples at every grid pixel: gathered, sigmoid, [K, ...grid].
-      const samples = e.noGrad(() => {
-        const rows = gatherPixels(slice(outputs, [0, 0, ...origin], [1, K, ...spatial]), gridPixels);
-        return reshape(transpose(sigmoid(rows), [1, 0]), [K, ...grid]);
-      });
+      const samples = e.noGrad(() => reshape(sigmoid(sparse), [K, ...grid]));
+      sparse.dispose();
       let read: Float32Array | null = null;
       const evidence: PatchEvidence = {
         size: spatial, single, foreground, samples,
@@ -363,19 +398,21 @@ export class PatchPerPix implements InstanceModel {
     }
     // ppp+dec: decode the codes of the grid pixels with one instance, keep their full patches for painting.
     const singleAt = (await single.data()) as Float32Array;
-    const centres = gridPixels.filter((p) => singleAt[p] > 0);
-    const patches = await this.decodeAt(slice(outputs, [0, 0, ...origin], [1, this.patchChannels, ...spatial]), centres);
-    const sampled = sampledChannels(c.patchSize, c.sampleStride);
+    const centres = gridIndices(spatial, stride).filter((p) => singleAt[p] > 0);
+    const cells = centres.map((p) => gridCell(p, spatial, stride, grid));
+    const patches = await this.decodeAt(sparse, cells);
+    sparse.dispose();
+    const sampled = sampledChannels(c.patchSize, stride);
+    const Ks = sampled.length;
     const P = product(c.patchSize);
     const gridSize = product(grid);
-    const table = new Float32Array(K * gridSize);
+    const table = new Float32Array(Ks * gridSize);
     const gridIndex = new Map<number, number>();
     centres.forEach((p, m) => {
-      const g = gridCell(p, spatial, c.sampleStride, grid);
       gridIndex.set(p, m);
-      for (let k = 0; k < K; k++) table[k * gridSize + g] = patches[m * P + sampled[k]];
+      for (let k = 0; k < Ks; k++) table[k * gridSize + cells[m]] = patches[m * P + sampled[k]];
     });
-    const samples = e.tensor(table, [K, ...grid]);
+    const samples = e.tensor(table, [Ks, ...grid]);
     const evidence: PatchEvidence = {
       size: spatial, single, foreground, samples,
       patches: async (wanted) => {
@@ -393,21 +430,21 @@ export class PatchPerPix implements InstanceModel {
   }
 
   /**
-   * single: 1 where a pixel is foreground with one instance; foreground: one or more. From the number-of-instances
-   * classes (argmax), else the foreground logit (ppp+dec) or the patch centre's value above TH (ppp).
+   * single: 1 where a pixel is foreground with one instance; foreground: one or more. From the dense maps [1, D, ...]:
+   * the number-of-instances classes (argmax), else the foreground logit (ppp+dec) or the patch centre's value above TH (ppp).
    */
-  private foregroundMaps(outputs: Tensor, patchPart: number, K: number, threshold: number): { single: Tensor; foreground: Tensor } {
+  private foregroundMaps(maps: Tensor, threshold: number): { single: Tensor; foreground: Tensor } {
     const e = this.engine;
-    const spatial = outputs.shape.slice(2);
+    const spatial = maps.shape.slice(2);
     const origin = spatial.map(() => 0);
-    const channel = (k: number) => reshape(slice(outputs, [0, k, ...origin], [1, 1, ...spatial]), spatial);
+    const channel = (k: number) => reshape(slice(maps, [0, k, ...origin], [1, 1, ...spatial]), spatial);
     if (this.config.numInstances) {
-      const [none, one, more] = [0, 1, 2].map((k) => channel(patchPart + k));
+      const [none, one, more] = [0, 1, 2].map((k) => channel(k));
       const single = mul(greater(one, none), greaterEqual(one, more));
       const foreground = greater(maximum(one, more), none);
       return { single, foreground };
     }
-    const logit = this.decoder ? channel(patchPart) : channel((K - 1) / 2);
+    const logit = channel(0);
     const fg = this.decoder ? greater(logit, e.zeros([1])) : greater(sigmoid(logit), e.fill([1], threshold));
     return { single: fg, foreground: fg };
   }
@@ -473,6 +510,70 @@ function gridCell(p: number, spatial: readonly number[], stride: readonly number
     p = Math.floor(p / spatial[a]);
   }
   return coords.reduce((acc, x, a) => acc * grid[a] + x, 0);
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const lcm = (a: number, b: number) => (a / gcd(a, b)) * b;
+
+/**
+ * Flat indices into [N, ·, ...spatial] (sizes multiples of the stride) in the packed evidence's order: per item, the
+ * grid pixels row-major, or with `cells` every pixel, cell offset o (row-major over the stride) outer, grid pixel g
+ * inner, pixel g·s + o.
+ */
+function packedPixels(items: number, spatial: readonly number[], stride: readonly number[], cells: boolean): Int32Array {
+  const grid = gridIndices(spatial, stride);
+  const offsets = cells ? gridIndices(stride, stride.map(() => 1)).map((o) => {
+    // o is flat in the stride's own shape: re-flatten its coordinates in the image's.
+    let flat = 0;
+    let rest = o;
+    const coords: number[] = [];
+    for (let a = stride.length - 1; a >= 0; a--) {
+      coords[a] = rest % stride[a];
+      rest = Math.floor(rest / stride[a]);
+    }
+    coords.forEach((x, a) => (flat = flat * spatial[a] + x));
+    return flat;
+  }) : Int32Array.of(0);
+  const size = product(spatial);
+  const out = new Int32Array(items * offsets.length * grid.length);
+  let m = 0;
+  for (let n = 0; n < items; n++) for (const o of offsets) for (const g of grid) out[m++] = n * size + g + o;
+  return out;
+}
+
+/**
+ * The packed evidence [N, S + D·c, ...grid] from sparse rows [N·G, S] (grid pixels, packedPixels order) and dense
+ * rows [N·c·G, D] (every pixel, packedPixels' cell order): channel S + d·c + o holds dense channel d at pixel g·s + o.
+ */
+function packEvidence(sparse: Tensor, dense: Tensor, items: number, grid: readonly number[], cells: number): Tensor {
+  const G = product(grid);
+  const [S, D] = [sparse.shape[1], dense.shape[1]];
+  const s = transpose(reshape(sparse, [items, G, S]), [0, 2, 1]);
+  const d = reshape(transpose(reshape(dense, [items, cells * G, D]), [0, 2, 1]), [items, D * cells, G]);
+  return reshape(concat([s, d], 1), [items, S + D * cells, ...grid]);
+}
+
+/** The dense maps [1, D, ...size] of packed dense channels [1, D·c, ...grid] (cropped to the image's size). */
+export function unpackDense(packed: Tensor, channels: number, size: readonly number[], stride: readonly number[]): Tensor {
+  const grid = packed.shape.slice(2);
+  const G = product(grid);
+  const cellStrides = stride.map((_, a) => product(stride.slice(a + 1)));
+  const gridStrides = grid.map((_, a) => product(grid.slice(a + 1)));
+  // For every image pixel, row-major: its place o·G + g in [D, c·G].
+  const index = new Int32Array(product(size));
+  const coords = size.map(() => 0);
+  for (let p = 0; p < index.length; p++) {
+    let o = 0;
+    let g = 0;
+    coords.forEach((x, a) => {
+      o += (x % stride[a]) * cellStrides[a];
+      g += Math.floor(x / stride[a]) * gridStrides[a];
+    });
+    index[p] = o * G + g;
+    for (let a = size.length - 1; a >= 0 && ++coords[a] === size[a]; a--) coords[a] = 0;
+  }
+  const rows = gatherPixels(reshape(packed, [1, channels, packed.shape[1] / channels * G]), index);
+  return reshape(transpose(rows, [1, 0]), [1, channels, ...size]);
 }
 
 /**
