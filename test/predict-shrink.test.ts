@@ -66,5 +66,10 @@ describe('tiles shrunk to the adapter', () => {
     // A tile size the caller chose is theirs: the error stands.
     await expect(predictImage(e, model, { data, shape, spacing: [1, 1] }, { tileSize: 200 })).rejects.toThrow(BufferLimitError);
     model.dispose();
+    // When even the smallest tile the margins allow (8×8) is too large, the buffer error itself is what the caller
+    // gets, not a complaint about a tile size they never chose.
+    const hopeless = new BudgetModel(e, 4 * 4);
+    await expect(predictImage(e, hopeless, { data, shape, spacing: [1, 1] })).rejects.toThrow(/^tensor \[1, 1, 8, 8\] too large$/);
+    hopeless.dispose();
   });
 });

@@ -78,7 +78,7 @@ export async function predictOutputs(e: Engine, model: InstanceModel, image: Ima
   let tileSize = options.tileSize;
   for (;;) {
     try {
-      return await predictTiled(e, model, image, { ...options, tileSize });
+      return await predictTiled(e, model, image, { ...options, tileSize }, options.tileSize === undefined);
     } catch (err) {
       if (!(err instanceof BufferLimitError) || options.tileSize !== undefined) throw err;
       const ndim = model.ndim;
@@ -92,7 +92,8 @@ export async function predictOutputs(e: Engine, model: InstanceModel, image: Ima
   }
 }
 
-async function predictTiled(e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions): Promise<Tensor> {
+/** With `chosen` the tile size is the pipeline's own (default or shrunk): one too small for the margins is raised, not refused. */
+async function predictTiled(e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions, chosen = false): Promise<Tensor> {
   const ndim = model.ndim;
   const size = image.shape.slice(1);
   if (size.length !== ndim) throw new Error(`predictImage: image [${image.shape.join(', ')}] is not ${ndim}D like the ${model.kind} model`);
@@ -105,7 +106,7 @@ async function predictTiled(e: Engine, model: InstanceModel, image: ImageVolume,
   const margin = perAxis(options.overlap ?? model.tileMargin, ndim, 'overlap').map((m, k) => m + (stride[k] > 1 ? stride[k] : 0));
   const batch = options.batch ?? 1;
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`predictImage: batch must be a positive integer, got ${batch}`);
-  const explicit = options.tileSize !== undefined;
+  const explicit = options.tileSize !== undefined && !chosen;
   const requested = perAxis(options.tileSize ?? (ndim === 2 ? 512 : [64, 256, 256]), ndim, 'tileSize');
   const tile = requested.map((t, k) => {
     const padded = Math.ceil(size[k] / multiple[k]) * multiple[k];
