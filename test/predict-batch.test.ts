@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelRegistry } from '../src/models/model.ts';
 import type { Engine, Tensor } from '../src/index.ts';
-import { dataWarnings } from '../src/train/data-check.ts';
+import { countHoles, countSmallInstances, dataWarnings } from '../src/train/data-check.ts';
 import { writeLabels, writePng } from '../src/train/io-node.ts';
+import { syntheticBlobs } from '../src/index.ts';
 import { dataset, runMain, tinyRegistry } from './support/cli.ts';
 import { TinyModel, tinyFactory } from './support/fake-model.ts';
 import { tiffFixture } from './support/tiff.ts';
@@ -167,6 +168,17 @@ describe('warnings for data that trains badly', () => {
     expect(r.code).toBe(0);
   });
 
+  it('says when instances are too small for the model\'s postprocessing', async () => {
+    const dir = await dataset(tmp(), { train: 3, val: 1 });
+    const config = join(tmp(), 'small.json');
+    writeFileSync(config, JSON.stringify({ model: { minCount: 1000 }, train: { logEvery: 1, validateEvery: 2 }, data: { patchSize: [16, 16] } }));
+    const r = await run(['train', '--model', 'tiny', '--data', dir, '--out', join(tmp(), 'run'), '--config', config, '--steps', '1', '--no-tune']);
+    expect(r.stderr).toMatch(
+      /warning: 3 training mask\(s\) hold \d+ instance\(s\) smaller than the model's minCount of 1000 pixels \(img0, img1, img2\): a centre needs that many votes, one per pixel, so prediction cannot find them\n/,
+    );
+    expect(r.code).toBe(0);
+  });
+
   it('dataWarnings: nothing for clean data; several images are named, the first three', () => {
     const image = (values: number[]) => ({ data: Float32Array.from(values), shape: [1, 1, values.length], spacing: [1, 1] });
     const labels = (values: number[]) => ({ data: Int32Array.from(values), shape: [1, values.length], spacing: [1, 1] });
@@ -177,5 +189,76 @@ describe('warnings for data that trains badly', () => {
       '4 training image(s) hold 4 NaN pixel(s) (a, b, c, ...), replaced by the lowest finite value of their channel before normalization',
       'all 4 training mask(s) are empty (no instance, only background or unlabeled): the model can only learn background',
     ]);
+  });
+});
+
+describe('labels that train badly: holes and instances too small for the model', () => {
+  /** A 2D label image from rows of digits ('.' is 0, '-' is -1). */
+  const grid = (...rows: string[]) => ({
+    data: Int32Array.from(rows.join(''), (c) => (c === '.' ? 0 : c === '-' ? -1 : Number(c))),
+    shape: [rows.length, rows[0].length],
+    spacing: [1, 1],
+  });
+  const labels2D = grid(
+    '..........',
+    '.11111.44.',
+    '.1.1.1.454',
+    '.11111.44.',
+    '..........',
+    '.2233.-88.',
+    '.2..3.-.8.',
+    '.2233.-88.',
+    '......6...',
+  );
+
+  it('counts the background regions one instance encloses: not gaps between instances, unlabeled or the border', () => {
+    // Instance 1 has two holes; 5 inside 4 is an instance, not background; the gap between 2 and 3 has two instances
+    // around it; the one in 8 touches unlabeled voxels. An 8-connected ring encloses too (background is 4-connected).
+    expect(countHoles(labels2D)).toBe(2);
+    expect(countHoles(grid('....', '.77.', '7..7', '7..7', '.77.'))).toBe(1);
+    expect(countHoles(grid('.77.', '7..7', '.77.'))).toBe(1);
+    expect(countHoles(grid('7.7', '.7.'))).toBe(0);
+  });
+
+  it('counts holes in 3D: a cavity is one, a ring (open above and below) is none', () => {
+    const [d, h, w] = [5, 5, 10];
+    const data = new Int32Array(d * h * w);
+    const at = (z: number, y: number, x: number) => (z * h + y) * w + x;
+    for (let z = 1; z <= 3; z++) for (let y = 1; y <= 3; y++) for (let x = 1; x <= 3; x++) data[at(z, y, x)] = 1;
+    data[at(2, 2, 2)] = 0;
+    for (let y = 1; y <= 3; y++) for (let x = 5; x <= 7; x++) data[at(2, y, x)] = 2;
+    data[at(2, 2, 6)] = 0;
+    expect(countHoles({ data, shape: [d, h, w], spacing: [1, 1, 1] })).toBe(1);
+  });
+
+  it('counts instances under a size, once however many layers hold them', () => {
+    // Sizes: 1: 13, 2: 5, 3: 5, 4: 6, 5: 1, 6: 1, 8: 5.
+    expect(countSmallInstances(labels2D, 6)).toBe(5);
+    expect(countSmallInstances(labels2D, 1)).toBe(0);
+    // Instance 2 covers pixels 1 to 3, in layer 1 where it overlaps 1.
+    expect(countSmallInstances({ data: Int32Array.from([1, 1, 2, 2, 0, 2, 0, 0]), shape: [4], spacing: [1], layers: 2 }, 3)).toBe(1);
+  });
+
+  it('dataWarnings: one line per kind of problem and split, with counts and the first three images; none for clean data', () => {
+    const image = { data: new Float32Array(90), shape: [1, 9, 10], spacing: [1, 1] };
+    const sample = (name: string, labels: ReturnType<typeof grid>) => ({ name, image, labels });
+    const bad = ['a', 'b', 'c', 'd'].map((name) => sample(name, labels2D));
+    expect(dataWarnings({ train: bad, val: [bad[0]] }, { minObjectSize: 6 })).toEqual([
+      '4 training mask(s) hold 8 hole(s), background enclosed by one instance (a, b, c, ...): the model learns the holes; fill them unless the objects are rings',
+      "4 training mask(s) hold 20 instance(s) smaller than the model's minObjectSize of 6 pixels (a, b, c, ...): prediction removes such objects",
+      '1 validation mask(s) hold 2 hole(s), background enclosed by one instance (a): the model learns the holes; fill them unless the objects are rings',
+      "1 validation mask(s) hold 5 instance(s) smaller than the model's minObjectSize of 6 pixels (a): prediction removes such objects",
+    ]);
+    expect(dataWarnings({ train: bad, val: [] }, { minSize: 2 })[1]).toBe(
+      "4 training mask(s) hold 8 instance(s) smaller than the model's minSize of 2 pixels (a, b, c, ...): prediction drops such instances",
+    );
+    // A model without a minimum size (centerunet) gets no size warning.
+    expect(dataWarnings({ train: bad, val: [] }, { scoreThreshold: 0.3 })).toHaveLength(1);
+
+    const blobs = [1, 2, 3].map((seed) => {
+      const s = syntheticBlobs({ height: 48, width: 48, blobs: 4, radius: [4, 7], seed });
+      return { name: `blobs${seed}`, image: { data: s.image, shape: [1, 48, 48], spacing: [1, 1] }, labels: { data: s.labels, shape: [48, 48], spacing: [1, 1] } };
+    });
+    expect(dataWarnings({ train: blobs, val: blobs }, { minObjectSize: 37 })).toEqual([]);
   });
 });

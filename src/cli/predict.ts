@@ -5,7 +5,7 @@
 // skipped. With --strict, files go to a temporary folder beside --out and are moved in only when every image succeeded.
 import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Engine } from '../engine/engine.ts';
+import { DeviceLostError, type Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { Detection, InstanceModel, Spacing } from '../models/model.ts';
 import { nonFiniteWarning } from '../train/data-check.ts';
@@ -49,8 +49,10 @@ Each image's files are written under temporary names inside OUT (a hidden .wgseg
 may leave behind) and renamed into place once all of them are written, OUT/NAME.tif last: an image whose NAME.tif
 exists is finished. An image that cannot be read or predicted is named on stderr with the reason as it happens
 (wgseg predict: FILE: reason) and skipped; the other images are written, the failures are listed again at the end,
-and the exit code is 1. On a terminal, a progress line shows the image, its tiles, images per second and the time
-left. Prints one JSON line: {"images" (written), "skipped", "failed", "out", "weights"}.`;
+and the exit code is 1. If the GPU device is lost (a driver reset), predict stops with one line naming the reason and
+the image, exit code 1; the images finished before it stay written. On a terminal, a progress line shows the image, its
+tiles, images per second and the time left. Prints one JSON line: {"images" (written), "skipped", "failed", "out",
+"weights"}.`;
 
 const flags = {
   model: { type: 'string' }, input: { type: 'string' }, out: { type: 'string' }, tile: { type: 'string' }, 'iterations-png': { type: 'boolean' },
@@ -229,6 +231,7 @@ export async function predict(argv: string[], ctx: Context): Promise<number> {
     await mkdir(strict ? dirname(out) : out, { recursive: true });
     const staging = await mkdtemp(strict ? join(dirname(out), `.${basename(out)}.tmp-`) : join(out, '.wgseg-partial-'));
     const failures: string[] = [];
+    let lost: { error: DeviceLostError; path: string } | null = null;
     let at = { index: 0, total: todo.length, name: '' };
     const predictor: Predictor = {
       e, model, run, runDir, tileSize, iterationPngs: values['iterations-png'] ?? false,
@@ -243,16 +246,27 @@ export async function predict(argv: string[], ctx: Context): Promise<number> {
           const written = await predictFile(predictor, name, path, staging);
           if (!strict) await placeFiles(staging, out, written);
         } catch (err) {
+          // Whatever failed first, a lost device is the reason, and no later image can run.
+          const error = err instanceof DeviceLostError ? err : e.lost && new DeviceLostError(e.lost);
+          if (error) {
+            lost = { error, path };
+            break;
+          }
           if (strict) throw err;
           failures.push(failure(path, err));
           const stack = process.env.WGSEG_DEBUG ? `\n${(err as Error).stack}` : '';
           progress.print(`wgseg predict: ${failures.at(-1)}${stack}\n`);
         }
       }
-      if (strict) await moveInto(staging, out);
+      if (strict && !lost) await moveInto(staging, out);
     } finally {
       progress.done();
       await rm(staging, { recursive: true, force: true });
+    }
+    if (lost) {
+      const kept = strict ? 'nothing was written (--strict)' : `${at.index - failures.length} image(s) written to ${out}; rerun with --skip-existing to predict the others`;
+      ctx.stderr.write(`wgseg predict: ${lost.error.message} while predicting ${lost.path}; ${kept}\n`);
+      return 1;
     }
     const written = todo.length - failures.length;
     if (failures.length > 0) {

@@ -2,6 +2,7 @@
 // dataset from DIR/{train,val} (or a held-out part of train), and src/train/run.ts's trainRun over the run folder.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { DeviceLostError } from '../engine/engine.ts';
 import { decodeSafetensors } from '../train/checkpoint.ts';
 import { RunFolder } from '../train/checkpoint-node.ts';
 import { hasSplit, loadSplit } from '../train/dataset-node.ts';
@@ -9,6 +10,7 @@ import { DataError } from '../train/io-node.ts';
 import { formatProfile, profileSteps } from '../train/profile.ts';
 import { checkConfigFile, newRunConfig, patchSize, prepareSamples, resumedRunConfig, trainRun, type ConfigFile, type InitSource, type RunConfig } from '../train/run.ts';
 import { holdOut } from '../train/split.ts';
+import type { TrainState } from '../train/trainer.ts';
 import type { Sample } from '../train/volume.ts';
 import { nonNegativeInt, parse, positiveInt, positiveNumber, required, spacingFlag, UsageError } from './args.ts';
 import type { Context } from './main.ts';
@@ -50,7 +52,10 @@ keeps RUN/{config.json, last.safetensors, best.safetensors, optimizer.safetensor
                      (timestamp queries); nothing is written, --out is not needed
   --no-tune          keep the config's postprocessing parameters; by default, when training ends, every combination
                      of the model's candidates (RDCNet: votingWindow, minCount) is scored on the validation images
-                     with the best checkpoint and the best one is saved into RUN/config.json for predict`;
+                     with the best checkpoint and the best one is saved into RUN/config.json for predict
+
+If the GPU device is lost (a driver reset), training stops with one line naming the reason, the step of the last
+checkpoint (written atomically, so it is whole) and the command that continues from it; the exit code is 1.`;
 
 const flags = {
   model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, config: { type: 'string' },
@@ -150,9 +155,19 @@ export async function train(argv: string[], ctx: Context): Promise<number> {
     const report = progressReporter(ctx.stderr);
     // A line of text ends the progress bar's line first.
     const log = { write: (text: string) => (report.done(), ctx.stderr.write(text)) };
-    const { result, tuning } = await trainRun(e, model, run, folder, samples, {
-      resume, initWeights, maxMinutes, fitSchedule: values['fit-schedule'] ?? false, tune: !values['no-tune'], log, progress: report, names: flagNames,
-    });
+    let trained: Awaited<ReturnType<typeof trainRun>>;
+    try {
+      trained = await trainRun(e, model, run, folder, samples, {
+        resume, initWeights, maxMinutes, fitSchedule: values['fit-schedule'] ?? false, tune: !values['no-tune'], log, progress: report, names: flagNames,
+      });
+    } catch (err) {
+      // Whatever failed first, a lost device is the reason: nothing more can run.
+      const lost = err instanceof DeviceLostError ? err : e.lost && new DeviceLostError(e.lost);
+      if (!lost) throw err;
+      log.write(`wgseg train: ${lost.message}; ${await whatIsKept(folder, values)}\n`);
+      return 1;
+    }
+    const { result, tuning } = trained;
     if (result.reason === 'diverged') {
       log.write(`wgseg train: ${result.message}\n`);
       return 1;
@@ -165,6 +180,18 @@ export async function train(argv: string[], ctx: Context): Promise<number> {
   } finally {
     model.dispose();
   }
+}
+
+/** A word for a POSIX shell: as it is when that is safe, else single-quoted. */
+const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
+
+/** After the GPU device was lost: the last checkpoint the run folder holds, and the command that continues from it. */
+async function whatIsKept(folder: RunFolder, values: Values): Promise<string> {
+  if (!folder.has('state.json')) return 'no checkpoint was saved yet: start the run again';
+  const { step } = await folder.readJSON<TrainState>('state.json');
+  // A dataset folder given to --resume (moved data) is not saved in the run: it must be given again.
+  const data = values.resume && values.data ? ` --data ${shellWord(values.data)}` : '';
+  return `the checkpoint of step ${step} is kept in ${folder.path('last.safetensors')}; continue with: wgseg train --out ${shellWord(folder.dir)} --resume${data}`;
 }
 
 /** `--profile N`: the run as configured, N profiled steps, the table on stdout; no run folder. */

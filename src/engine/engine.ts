@@ -53,6 +53,20 @@ export class BufferLimitError extends Error {
   }
 }
 
+/** Why a GPU device was lost: GPUDevice.lost's reason and message. */
+export interface DeviceLoss {
+  reason: string;
+  message: string;
+}
+
+/** The GPU device is gone (a driver reset, a crash, destroy()): nothing more runs on it, and what it held is lost. */
+export class DeviceLostError extends Error {
+  override name = 'DeviceLostError';
+  constructor(readonly loss: DeviceLoss) {
+    super(`the GPU device was lost (${loss.reason}${loss.message ? `: ${loss.message}` : ''})`);
+  }
+}
+
 export class Engine {
   readonly pool: BufferPool;
   readonly dispatcher: Dispatcher;
@@ -64,7 +78,8 @@ export class Engine {
   private liveTensors = 0;
   private liveBytes = 0;
   private peakLiveBytes = 0;
-  private lostReason: string | null = null;
+  /** Set once the device is lost: every later allocation, dispatch, readback or sync throws a DeviceLostError. */
+  lost: DeviceLoss | null = null;
   private uncaptured: string[] = [];
 
   constructor(
@@ -79,8 +94,8 @@ export class Engine {
   ) {
     this.dispatcher = new Dispatcher(device, shaderSources, () => this.pool.afterSubmit(), device.features.has('timestamp-query'));
     this.pool = new BufferPool(device, () => {});
-    device.lost.then((info) => {
-      this.lostReason = `${info.reason}${info.message ? `: ${info.message}` : ''}`;
+    device.lost.then(({ reason, message }) => {
+      this.lost ??= { reason, message };
     });
     device.addEventListener('uncapturederror', (e) => {
       this.uncaptured.push((e as GPUUncapturedErrorEvent).error.message);
@@ -128,7 +143,7 @@ export class Engine {
     if (bytes > maxBinding) {
       throw new BufferLimitError(`tensor [${shape.join(', ')}] ${dtype} needs ${bytes} bytes; the adapter binds at most ${maxBinding} bytes per buffer`, bytes, maxBinding);
     }
-    this.checkAlive('empty');
+    this.checkAlive();
     const buffer = this.dispatcher.guarded(`allocating ${bytes} bytes for tensor [${shape.join(', ')}]`, () =>
       this.pool.acquire(Math.max(bytes, BYTES_PER_ELEMENT), `[${shape.join(',')}] ${dtype}`, forUpload),
     );
@@ -208,7 +223,7 @@ export class Engine {
   }
 
   async read(t: Tensor): Promise<AnyTypedArray> {
-    this.checkAlive('read');
+    this.checkAlive();
     const src = t.storageFor('read');
     const bytes = t.byteLength;
     if (bytes === 0) return typedArray(t.dtype, 0);
@@ -218,7 +233,7 @@ export class Engine {
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {
-      this.checkAlive('read');
+      this.checkAlive();
       throw e;
     }
     const out = typedArray(t.dtype, staging.getMappedRange().slice(0, bytes));
@@ -230,7 +245,7 @@ export class Engine {
   // ---- dispatch --------------------------------------------------------------------------------------------------
 
   dispatch(spec: DispatchSpec): void {
-    this.checkAlive(spec.label ?? spec.shader);
+    this.checkAlive();
     this.dispatcher.dispatch(spec);
   }
 
@@ -255,7 +270,7 @@ export class Engine {
 
   /** Submits recorded work, waits for the GPU and throws any error it reported. */
   async sync(): Promise<void> {
-    this.checkAlive('sync');
+    this.checkAlive();
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
     await this.checkErrors();
@@ -442,11 +457,11 @@ export class Engine {
     this.flush();
     this.pool.trim();
     if (this.ownsDevice) this.device.destroy();
-    this.lostReason ??= 'destroyed: engine.destroy() was called';
+    this.lost ??= { reason: 'destroyed', message: 'engine.destroy() was called' };
   }
 
-  private checkAlive(what: string): void {
-    if (this.lostReason) throw new Error(`${what}: the GPU device was lost (${this.lostReason})`);
+  private checkAlive(): void {
+    if (this.lost) throw new DeviceLostError(this.lost);
   }
 
   private async checkErrors(): Promise<void> {

@@ -30,7 +30,7 @@ function unpackBits(packed: ArrayLike<number>, samplesPerRow: number, rows: numb
 }
 
 function decodePng(bytes: Uint8Array, purpose: Purpose): RawVolume {
-  const png = decodePngBytes(bytes);
+  const png = decodePngBytes(bytes, { checkCrc: true });
   const { width, height, palette } = png;
   let channels = png.channels;
   let samples = png.depth < 8 ? unpackBits(png.data, width * channels, height, png.depth) : png.data;
@@ -66,8 +66,13 @@ async function readRaw(path: string, purpose: Purpose): Promise<RawVolume> {
   try {
     raw = isPng(bytes) ? decodePng(bytes, purpose) : await decodeTiff(bytes, path);
   } catch (e) {
-    const message = (e as Error).message.split('\n')[0];
-    throw new DataError(message.startsWith(path) ? message : `${path}: unreadable (${message})`);
+    const err = e as Error;
+    if (err.message.startsWith(path)) throw new DataError(err.message.split('\n')[0]);
+    // The decoders meet a file cut short as a RangeError, theirs or (PNG) their decompressor's as the cause.
+    const cause = err.cause instanceof Error ? err.cause : null;
+    const message = [err.message, cause?.message].filter(Boolean).join(' ').split('\n')[0];
+    const corrupt = err instanceof RangeError || cause instanceof RangeError || message.startsWith('CRC mismatch');
+    throw new DataError(`${path}: unreadable (${corrupt ? `truncated or corrupt ${isPng(bytes) ? 'PNG' : 'TIFF'}: ` : ''}${message})`);
   }
   if (raw.data.length === 0) throw new DataError(`${path}: empty image (${raw.shape.slice(1).join('x')})`);
   return raw;

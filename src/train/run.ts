@@ -322,7 +322,7 @@ export async function trainRun(
   e: Engine, model: InstanceModel, given: RunConfig, store: RunStore, samples: { train: Sample[]; val: Sample[] }, options: TrainRunOptions = {},
 ): Promise<{ result: TrainResult; tuning: Tuning | null }> {
   const { resume = false, names = configNames, log = { write: () => {} } } = options;
-  for (const warning of dataWarnings(samples)) log.write(`warning: ${warning}\n`);
+  for (const warning of dataWarnings(samples, model.config)) log.write(`warning: ${warning}\n`);
   const data = checkedSamples(given, model, samples, names);
   let run: RunConfig = { ...given, data: { ...given.data, patchSize: patchSize(given, model.ndim, model.sizeMultiple) } };
   if (!resume && given.data.patchSize.length === 0 && options.autoSize !== false) {

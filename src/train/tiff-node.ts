@@ -122,6 +122,35 @@ async function resolutionSpacing(image: GeoTIFFImage, imageJUnit: string | undef
   return [await read('YResolution'), await read('XResolution')];
 }
 
+/**
+ * Throws when page `index`'s strips or tiles lie past the end of the file (a truncated file), or, uncompressed, hold
+ * fewer bytes than its width and height need (a header that lies): geotiff would read past the end or decode the
+ * bytes that follow as pixels.
+ */
+async function checkPageData(page: GeoTIFFImage, index: number, fileBytes: number, file: string): Promise<void> {
+  const fd = page.getFileDirectory();
+  const [offsetsTag, countsTag] = page.isTiled ? (['TileOffsets', 'TileByteCounts'] as const) : (['StripOffsets', 'StripByteCounts'] as const);
+  const what = `${file}: ${index > 0 ? `page ${index}: ` : ''}`;
+  // Without byte counts (some old writers leave them out) there is nothing to check against.
+  if (!fd.hasTag(offsetsTag) || !fd.hasTag(countsTag)) return;
+  const offsets = Array.from((await fd.loadValue(offsetsTag)) as ArrayLike<number>, Number);
+  const counts = Array.from((await fd.loadValue(countsTag)) as ArrayLike<number>, Number);
+  const end = offsets.reduce((last, o, k) => Math.max(last, o + (counts[k] ?? 0)), 0);
+  if (end > fileBytes) throw new Error(`${what}truncated: the image data runs to byte ${end}, the file has ${fileBytes}`);
+  const compression = fd.hasTag('Compression') ? Number(fd.getValue('Compression')) : 1;
+  const [width, height] = [page.getWidth(), page.getHeight()];
+  // Tiles cover whole tile widths and heights; strips whole rows.
+  const [coveredWidth, coveredHeight] = page.isTiled
+    ? [Math.ceil(width / page.getTileWidth()) * page.getTileWidth(), Math.ceil(height / page.getTileHeight()) * page.getTileHeight()]
+    : [width, height];
+  const bits = Array.from({ length: page.getSamplesPerPixel() }, (_, s) => page.getBitsPerSample(s) || page.getBitsPerSample(0)).reduce((a, b) => a + b, 0);
+  const needed = Math.ceil((coveredWidth * bits) / 8) * coveredHeight;
+  const held = counts.reduce((a, b) => a + b, 0);
+  if (compression === 1 && held < needed) {
+    throw new Error(`${what}the header says ${width}x${height} at ${bits} bits per pixel (${needed} bytes), the image data holds ${held} bytes`);
+  }
+}
+
 /** Decodes a TIFF file's bytes into channels-first samples; throws with `file` in the message when it makes no sense. */
 export async function decodeTiff(bytes: Uint8Array, file: string): Promise<RawVolume> {
   const tiff = await fromArrayBuffer(bytes.slice().buffer);
@@ -133,6 +162,7 @@ export async function decodeTiff(bytes: Uint8Array, file: string): Promise<RawVo
     if ((subfileType & 1) === 0) pages.push(page);
   }
   if (pages.length === 0) throw new Error(`${file}: no full-resolution page`);
+  for (const [i, page] of pages.entries()) await checkPageData(page, i, bytes.length, file);
   const first = pages[0];
   const [width, height, samples] = [first.getWidth(), first.getHeight(), first.getSamplesPerPixel()];
   const format = `${first.getBitsPerSample()}-bit format ${first.getSampleFormat()}`;
