@@ -65,6 +65,7 @@ count vitest "$v_passed" "$v_failed" $((SECONDS - start))
 runner deno test:deno
 runner package test:package
 runner browser test:browser
+runner app test:app
 
 echo
 printf '%s\n' "${report[@]}"

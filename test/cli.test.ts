@@ -352,10 +352,10 @@ describe('bin/wgseg.js (child process, run from another folder)', () => {
     expect(trainHelp).toMatchObject({ code: 0, stdout: expect.stringContaining('--max-minutes M') });
     expect(trainHelp.stdout).toContain('--fit-schedule');
     // Every command answers --help, even one whose required options are missing.
-    for (const name of ['predict', 'eval', 'synth', 'import']) {
+    for (const name of ['predict', 'eval', 'synth', 'import', 'app']) {
       expect(cli([name, '--help'])).toMatchObject({ code: 0, stdout: expect.stringContaining(`wgseg ${name} `), stderr: '' });
     }
-    expect(cli(['frobnicate'])).toMatchObject({ code: 2, stderr: 'wgseg: unknown command "frobnicate" (train, predict, eval, synth, import; see wgseg --help)\n' });
+    expect(cli(['frobnicate'])).toMatchObject({ code: 2, stderr: 'wgseg: unknown command "frobnicate" (train, predict, eval, synth, import, app; see wgseg --help)\n' });
   });
 
   it('names the flag or file at fault, with exit code 2', () => {

@@ -1,4 +1,4 @@
-// The `wgseg` command line: train, predict, eval, synth and import. Bad input (a flag, a file, a folder, a run config)
+// The `wgseg` command line: train, predict, eval, synth, import and app. Bad input (a flag, a file, a folder, a run config)
 // is one line on stderr naming it and exit code 2; a training run that diverges exits 1, and so does a prediction in
 // which some images failed (the others are written); anything unexpected exits 1 with its message (and its stack with
 // WGSEG_DEBUG=1).
@@ -6,6 +6,7 @@ import type { Engine } from '../engine/engine.ts';
 import type { ModelRegistry } from '../models/model.ts';
 import { DataError } from '../train/io-node.ts';
 import { ConfigError } from '../train/run.ts';
+import { app, appHelp } from './app.ts';
 import { UsageError } from './args.ts';
 import { evalHelp, evaluateFolders } from './eval.ts';
 import { importHelp, importModel } from './import.ts';
@@ -27,6 +28,7 @@ const commands: Record<string, { run: (argv: string[], ctx: Context) => Promise<
   eval: { run: evaluateFolders, help: evalHelp },
   synth: { run: synth, help: synthHelp },
   import: { run: importModel, help: importHelp },
+  app: { run: app, help: appHelp },
 };
 
 function help(registry: ModelRegistry): string {
@@ -42,6 +44,7 @@ Usage:
   wgseg eval --gt DIR --pred DIR                            score predictions, one JSON line
   wgseg synth --out DIR [--ndim 2|3]                         write a synthetic dataset to try the others on
   wgseg import --from embedseg MODEL --out RUN              a run folder from a model EmbedSeg's PyTorch code trained
+  wgseg app [--port N]                                      the browser app: drop an image, see its instances
 
 Models:
 ${models.join('\n')}
