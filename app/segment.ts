@@ -65,16 +65,21 @@ export class Segmenter {
   }
 
   /**
-   * The network on every input (tiled). `onProgress` gets the share of inputs done, or null while the only one runs:
-   * tiles are submitted at once and the GPU's progress through them cannot be followed.
+   * The network on every input (tiled). `onProgress` gets the share of the work done: after each tile the page waits
+   * for the GPU to finish it, so the bar follows the tiles of one image as well as the slices of a stack.
    */
   async predict(onProgress: (fraction: number | null) => void): Promise<void> {
     const { model, run } = this.loaded;
     const normalized = prepareSamples(this.inputs.map((image, z) => ({ name: `${this.image.name}[${z}]`, image, labels: null })), run);
     this.outputs = [];
     for (const [k, { image }] of normalized.entries()) {
-      onProgress(normalized.length > 1 ? k / normalized.length : null);
-      const outputs = await predictOutputs(this.e, model, image);
+      onProgress(k / normalized.length);
+      const outputs = await predictOutputs(this.e, model, image, {
+        onTile: async (done, total) => {
+          await this.e.sync();
+          onProgress((k + done / total) / normalized.length);
+        },
+      });
       try {
         this.outputs.push({ data: (await outputs.data()) as Float32Array, shape: [...outputs.shape], input: image });
       } finally {

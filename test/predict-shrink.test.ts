@@ -63,6 +63,20 @@ describe('tiles shrunk to the adapter', () => {
     const expected = await conv(image, model.weight, null, { pads: [2, 2, 2, 2] }).data();
     expect(Array.from(model.stitched!)).toEqual(Array.from(expected));
     image.dispose();
+    // onTile may return a promise: the next tile waits for it (the app waits for the GPU there to repaint its bar).
+    const events: string[] = [];
+    const small = new BudgetModel(e, 1e9);
+    const infer = small.infer.bind(small);
+    small.infer = (images) => (events.push('infer'), infer(images));
+    await predictImage(e, small, { data, shape, spacing: [1, 1] }, {
+      tileSize: 128,
+      onTile: async (done, total) => {
+        await new Promise((r) => setTimeout(r, 5));
+        events.push(`tile ${done}/${total}`);
+      },
+    });
+    small.dispose();
+    expect(events).toEqual(['infer', 'tile 1/9', 'infer', 'tile 2/9', 'infer', 'tile 3/9', 'infer', 'tile 4/9', 'infer', 'tile 5/9', 'infer', 'tile 6/9', 'infer', 'tile 7/9', 'infer', 'tile 8/9', 'infer', 'tile 9/9']);
     // A tile size the caller chose is theirs: the error stands.
     await expect(predictImage(e, model, { data, shape, spacing: [1, 1] }, { tileSize: 200 })).rejects.toThrow(BufferLimitError);
     model.dispose();

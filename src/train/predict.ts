@@ -53,8 +53,11 @@ export interface PredictOptions {
   onTileShrink?: (tile: number[], reason: string) => void;
   /** Tiles per model.infer call (default 1). */
   batch?: number;
-  /** Called after each batch of tiles is submitted: tiles done so far, and of how many (progress displays). */
-  onTile?: (done: number, total: number) => void;
+  /**
+   * Called after each batch of tiles is submitted: tiles done so far, and of how many (progress displays). A returned
+   * promise is awaited before the next batch (a page can wait for the GPU there and repaint its progress bar).
+   */
+  onTile?: (done: number, total: number) => void | Promise<void>;
 }
 
 const perAxis = (v: number | readonly number[], ndim: number, what: string): number[] => {
@@ -159,7 +162,7 @@ async function predictTiled(e: Engine, model: InstanceModel, image: ImageVolume,
         }),
       );
       e.flush();
-      options.onTile?.(Math.min(first + batch, tiles.length), tiles.length);
+      await options.onTile?.(Math.min(first + batch, tiles.length), tiles.length);
     }
     source.image.dispose();
     return stitched!;
