@@ -21,6 +21,12 @@ if (columns === undefined) {
   process.exitCode = await runChild();
 } else {
   delete process.env[CHILD];
+  // The parent gone (SIGKILL, which it cannot pass on, or a crash) closes the IPC channel: this process ends too, so
+  // no orphan goes on writing the run folder that a resumed run writes. The channel alone keeps nothing alive.
+  if (process.channel) {
+    process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+    process.channel.unref();
+  }
   const checkout = existsSync(new URL('../src/cli/main.ts', import.meta.url));
   if (checkout) (await import('tsx/esm/api')).register();
   const { main } = await import(checkout ? '../src/cli/main.ts' : '../dist/cli/main.js');
@@ -32,7 +38,7 @@ if (columns === undefined) {
 /** Runs this script again as the child, filtering its stderr; resolves to its exit code. */
 function runChild() {
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv], {
-    stdio: ['inherit', 'inherit', 'pipe'],
+    stdio: ['inherit', 'inherit', 'pipe', 'ipc'],
     env: { ...process.env, [CHILD]: process.stderr.isTTY ? String(process.stderr.columns) : '' },
   });
   const filter = dawnWarningFilter((text) => process.stderr.write(text));

@@ -360,6 +360,7 @@ describe('bin/wgseg.js (child process, run from another folder)', () => {
 
   it('names the flag or file at fault, with exit code 2', () => {
     expect(cli(['train', '--model', 'rdcnet', '--out', 'x'])).toMatchObject({ code: 2, stderr: 'wgseg train: --data is required (see wgseg train --help)\n' });
+    expect(cli(['synth', '--out', join(tmp(), 'syn'), '--test', '0'])).toMatchObject({ code: 2, stderr: 'wgseg synth: --test must be a positive integer, got "0"\n' });
     const missing = join(tmp(), 'none');
     expect(cli(['eval', '--gt', missing, '--pred', data])).toMatchObject({ code: 2, stderr: `wgseg eval: ${missing}: missing folder\n` });
   });

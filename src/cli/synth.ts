@@ -34,11 +34,11 @@ export async function synth(argv: string[], ctx: Context): Promise<number> {
   if (size.length !== ndim || size.some((s) => !Number.isInteger(s) || s < 8)) {
     throw new UsageError(`--size needs ${ndim} integers >= 8 separated by commas, got ${values.size}`);
   }
-  const seed = nonNegativeInt('--seed', values.seed) ?? 1;
+  const seed = nonNegativeInt('seed', values.seed) ?? 1;
   const counts = {
-    train: nonNegativeInt('--train', values.train) ?? 24,
-    val: nonNegativeInt('--val', values.val) ?? 4,
-    test: positiveInt('--test', values.test) ?? 8,
+    train: nonNegativeInt('train', values.train) ?? 24,
+    val: nonNegativeInt('val', values.val) ?? 4,
+    test: positiveInt('test', values.test) ?? 8,
   };
   let index = 0;
   for (const [split, count] of Object.entries(counts)) {

@@ -6,7 +6,7 @@
 //   RUN/best.safetensors     weights at the best validation score
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { readJSON, type RunStore } from './run-store.ts';
 
@@ -67,9 +67,15 @@ export class RunFolder implements RunStore {
     return readJSON<T>(this, file);
   }
 
-  /** Writes the named files atomically, in order; the folder is created first. */
+  /**
+   * Writes the named files atomically, in order; the folder is created first, and the temporary files of these names
+   * that another process left (killed while writing them) are removed.
+   */
   async write(files: Record<string, Uint8Array | string>): Promise<void> {
     await mkdir(this.dir, { recursive: true });
+    const names = Object.keys(files).map((file) => `.${file}.`);
+    const left = (await readdir(this.dir)).filter((n) => n.endsWith('.tmp') && names.some((p) => n.startsWith(p) && !n.startsWith(`${p}${process.pid}-`)));
+    await Promise.all(left.map((n) => rm(this.path(n), { force: true })));
     await writeFilesAtomic(Object.entries(files).map(([file, data]) => ({ path: this.path(file), data })));
   }
 }
