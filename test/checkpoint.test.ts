@@ -164,6 +164,20 @@ describe('atomic writes', () => {
     await expect(run.read('nope.json')).rejects.toThrow(`${join(dir, 'nope.json')}: no such file`);
   });
 
+  it('a write killed between its renames is finished by the next use of the folder, so its files never disagree', async () => {
+    const dir = tmp();
+    const run = new RunFolder(dir);
+    await run.write({ 'last.bin': 'step 5', 'state.json': '{"step":5}' });
+    // What a process killed after the first of its renames leaves: the journal, the renamed file, the other's temporary.
+    writeFileSync(join(dir, '.state.json.123-abcd.tmp'), '{"step":10}');
+    writeFileSync(join(dir, '.commit.json'), JSON.stringify([['.last.bin.123-ef01.tmp', 'last.bin'], ['.state.json.123-abcd.tmp', 'state.json']]));
+    writeFileSync(join(dir, 'last.bin'), 'step 10');
+    const next = new RunFolder(dir);
+    expect(new TextDecoder().decode(await next.read('state.json'))).toBe('{"step":10}');
+    expect(new TextDecoder().decode(await next.read('last.bin'))).toBe('step 10');
+    expect(readdirSync(dir).sort()).toEqual(['last.bin', 'state.json']);
+  });
+
   it('a process killed mid-write leaves the old file intact', async () => {
     const dir = tmp();
     const target = join(dir, 'last.safetensors');

@@ -5,7 +5,7 @@
 //   RUN/state.json           step, best metric, seed (TrainState): with the two above, what --resume continues from
 //   RUN/best.safetensors     weights at the best validation score
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { readJSON, type RunStore } from './run-store.ts';
@@ -52,11 +52,13 @@ export class RunFolder implements RunStore {
   }
 
   has(file: string): boolean {
+    this.recover();
     return existsSync(this.path(file));
   }
 
   async read(file: string): Promise<Uint8Array> {
     try {
+      this.recover();
       return new Uint8Array(await readFile(this.path(file)));
     } catch (e) {
       throw new Error(`${this.path(file)}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
@@ -68,14 +70,39 @@ export class RunFolder implements RunStore {
   }
 
   /**
-   * Writes the named files atomically, in order; the folder is created first, and the temporary files of these names
-   * that another process left (killed while writing them) are removed.
+   * Writes the named files as one unit: all are written and flushed under temporary names, then a journal naming them
+   * (RUN/.commit.json, itself written atomically) commits the write, then they are renamed into place and the journal
+   * removed. A process killed between the renames leaves the journal, and the next read or write of the folder
+   * finishes the renames, so last.safetensors, optimizer.safetensors and state.json never disagree. The folder is
+   * created first, and temporary files of these names that a killed process left uncommitted are removed.
    */
   async write(files: Record<string, Uint8Array | string>): Promise<void> {
     await mkdir(this.dir, { recursive: true });
-    const names = Object.keys(files).map((file) => `.${file}.`);
+    this.recover();
+    const names = [...Object.keys(files), JOURNAL].map((file) => `.${file}.`);
     const left = (await readdir(this.dir)).filter((n) => n.endsWith('.tmp') && names.some((p) => n.startsWith(p) && !n.startsWith(`${p}${process.pid}-`)));
     await Promise.all(left.map((n) => rm(this.path(n), { force: true })));
-    await writeFilesAtomic(Object.entries(files).map(([file, data]) => ({ path: this.path(file), data })));
+    const staged = Object.entries(files).map(([file, data]) => ({ file, data, tmp: temporaryPath(this.path(file)) }));
+    try {
+      for (const f of staged) await writeDurably(f.tmp, f.data);
+    } catch (e) {
+      await Promise.all(staged.map((f) => rm(f.tmp, { force: true })));
+      throw e;
+    }
+    await writeFileAtomic(this.path(JOURNAL), JSON.stringify(staged.map((f) => [basename(f.tmp), f.file])));
+    for (const f of staged) await rename(f.tmp, this.path(f.file));
+    await rm(this.path(JOURNAL), { force: true });
+  }
+
+  /** Finishes a committed write that a killed process left half renamed (see write()). */
+  private recover(): void {
+    const journal = this.path(JOURNAL);
+    if (!existsSync(journal)) return;
+    const entries = JSON.parse(readFileSync(journal, 'utf8')) as [string, string][];
+    for (const [tmp, file] of entries) if (existsSync(this.path(tmp))) renameSync(this.path(tmp), this.path(file));
+    rmSync(journal, { force: true });
   }
 }
+
+/** The journal of a multi-file write in progress (RunFolder.write). */
+const JOURNAL = '.commit.json';
