@@ -19,20 +19,14 @@ import type { AppHook } from '../../app/main.ts';
 import { readLabels } from '../../src/train/io-node.ts';
 import { decodeTiff, encodeLabelTiff } from '../../src/train/tiff-node.ts';
 import type { CheckResult } from '../portable/checks.ts';
+import { CHROMIUM, FLAGS } from '../browser/chromium.ts';
 import { printResults } from '../portable/report.ts';
 import { blobsPng } from './image.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const MODEL = 'synthetic-embedseg';
 /** Pixels of the page's labels that must agree with the CLI's once ids are paired. */
 const MIN_AGREEMENT = 0.99;
 const STEP_TIMEOUT_MS = 300_000;
-// test/browser/run.ts explains these: WebGPU on SwiftShader in headless Chromium, or the GPU where there is one.
-const FLAGS = [
-  '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run',
-  ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
-];
 
 const started = Date.now();
 const root = fileURLToPath(new URL('../..', import.meta.url));

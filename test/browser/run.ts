@@ -8,28 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { parseResults, printResults } from '../portable/report.ts';
+import { CHROMIUM, FLAGS } from './chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TIMEOUT_MS = 600_000;
 
-// Headless Chromium's WebGPU on Linux: --enable-unsafe-webgpu exposes it and turns Dawn's adapter blocklist off.
-// Dawn then lists Mesa's lavapipe (chrome://gpu, "Dawn Info") but Chromium only takes adapters that can import
-// external images, which needs VK_KHR_external_semaphore_fd, and lavapipe has none; so it falls back to SwiftShader,
-// which --enable-unsafe-swiftshader allows. On a machine with a GPU the same flags pick the GPU, and
-// --ignore-gpu-blocklist keeps Chromium's driver blocklist from refusing it. No Vulkan/ANGLE flags are needed: Dawn
-// talks to Vulkan itself.
-const FLAGS = [
-  '--enable-unsafe-webgpu',
-  '--enable-unsafe-swiftshader',
-  '--ignore-gpu-blocklist',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-  '--no-first-run',
-  // Root cannot run Chromium's sandbox.
-  ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
-];
 
 const started = Date.now();
 const root = fileURLToPath(new URL('../..', import.meta.url));
