@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.ts';
 import { loadSplit } from '../src/train/dataset-node.ts';
-import { syntheticEllipsoids } from '../src/train/synthetic.ts';
+import { seededRandom, syntheticEllipsoids } from '../src/train/synthetic.ts';
 import { registry } from '../src/models/registry.ts';
 
 const dirs: string[] = [];
@@ -61,5 +61,19 @@ describe('wgseg synth', () => {
     // A radius of 3-5 physical units is 1.5-2.5 slices in z and 6-10 pixels in y.
     expect(zs.size).toBeLessThanOrEqual(6);
     expect(ys.size).toBeGreaterThanOrEqual(8);
+  });
+});
+
+describe('seededRandom', () => {
+  it('is mulberry32 for seeds below 2^32 and hashes the bits above into its state', () => {
+    const first = (seed: number) => seededRandom(seed)();
+    // mulberry32(0)'s first two draws (the generator as it was before seeds above 2^32 were hashed).
+    const zero = seededRandom(0);
+    expect([zero(), zero()]).toEqual([0.26642920868471265, 0.0003297457005828619]);
+    expect(first(2 ** 32 + 5)).not.toBe(first(5));
+    expect(first(2 * 2 ** 32 + 5)).not.toBe(first(2 ** 32 + 5));
+    expect(first(7 * 2 ** 32 + 5)).toBe(first(7 * 2 ** 32 + 5));
+    expect(() => seededRandom(-1)).toThrow('seededRandom: seed must be an integer in [0, 2^53), got -1');
+    expect(() => seededRandom(0.5)).toThrow('got 0.5');
   });
 });

@@ -36,7 +36,8 @@ keeps RUN/{config.json, last.safetensors, best.safetensors, optimizer.safetensor
                      decay, object-centred crops, flips and rot90 only; RDCNet: cosine 1e-3 to 1e-5, random crops)
   --steps N          training steps (overrides the config)
   --batch N          batch size (overrides the config)
-  --seed N           seed of the crops, augmentation and dropout
+  --seed N           seed of the crops, augmentation, initial weights and dropout (a config's model.seed
+                     keeps the weights' own)
   --spacing Z,Y,X    voxel spacing for every image, instead of the files' metadata (Y,X in 2D)
   --max-minutes M    stop cleanly after M minutes (the last checkpoint is saved)
   --fit-schedule     with --max-minutes, fit the learning-rate schedule to the limit: from the step time measured
@@ -84,12 +85,15 @@ async function newRun(values: Values, ctx: Context): Promise<{ run: RunConfig; i
   const dir = resolve(required('train', values, 'data'));
   const file = values.config ? await readConfigFile(values.config) : {};
   if (init && file.model) throw new UsageError(`--init takes the model config from ${values.init}; drop the "model" section of --config ${values.config}`);
+  // --seed seeds the model too (initial weights, dropout) unless the config file's model section names a seed.
+  const seed = nonNegativeInt('seed', values.seed);
+  const model = seed !== undefined && file.model?.seed === undefined ? { ...file.model, seed } : file.model;
   const run = newRunConfig(
     ctx.registry,
     {
-      model: init ? { init: init.source } : { kind, preset: values.preset, config: file.model },
+      model: init ? { init: init.source } : { kind, preset: values.preset, config: model },
       file,
-      train: definedOnly({ steps: positiveInt('steps', values.steps), batchSize: positiveInt('batch', values.batch), seed: nonNegativeInt('seed', values.seed) }),
+      train: definedOnly({ steps: positiveInt('steps', values.steps), batchSize: positiveInt('batch', values.batch), seed }),
       data: { dir, spacing: spacingFlag(values.spacing) },
     },
     { ...flagNames, config: `--config ${values.config}` },

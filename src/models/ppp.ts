@@ -285,7 +285,7 @@ export class PatchPerPix implements InstanceModel {
     const counts = (await numInstances.data()) as Float32Array;
     const items = numInstances.shape[0];
     const per = counts.length / items;
-    const rand = seededRandom((this.config.seed * 2 ** 20 + step) >>> 0);
+    const rand = seededRandom(this.config.seed * 2 ** 20 + step);
     const chosen: number[] = [];
     for (let i = 0; i < items; i++) {
       const single: number[] = [];

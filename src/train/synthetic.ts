@@ -23,9 +23,15 @@ export interface BlobOptions {
   seed: number;
 }
 
-/** A seeded uniform generator in [0, 1) (mulberry32). */
+/**
+ * A seeded uniform generator in [0, 1) (mulberry32) for any integer seed below 2^53. Mulberry32's state is 32 bits:
+ * a seed below 2^32 is its state, and the bits above are hashed into it (a training batch's seed is
+ * run seed · 2^32 + step, so those bits carry the run's seed and must not drop out).
+ */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 53) throw new Error(`seededRandom: seed must be an integer in [0, 2^53), got ${seed}`);
+  const high = Math.floor(seed / 2 ** 32);
+  let a = (seed >>> 0) ^ (high === 0 ? 0 : hash32(high));
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
@@ -33,6 +39,14 @@ export function seededRandom(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A 32-bit integer hash: the murmur3 finalizer of v XOR the golden ratio's bits. */
+function hash32(v: number): number {
+  let h = (v ^ 0x9e3779b9) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
 /** Blobs are placed one by one; a blob only claims pixels no earlier blob holds, so neighbours touch but keep their own ids. */

@@ -276,6 +276,10 @@ describe('sampleBatch', () => {
     const other = await read(43);
     expect(other[0]).not.toEqual(first[0]);
     expect(first[0].every(Number.isFinite)).toBe(true);
+    // A training batch's seed is run seed · 2^32 + step: runs with seeds 7 and 8 must not see the same crops.
+    const run7 = await read(7 * 2 ** 32 + 42);
+    expect(run7[0]).not.toEqual(first[0]);
+    expect((await read(8 * 2 ** 32 + 42))[0]).not.toEqual(run7[0]);
   });
 
   it("crops: 'objects' centres each crop on an instance's centroid (clamped inside the image), drawn over all instances", async (e) => {
