@@ -124,6 +124,17 @@ describe('dispatch checks the WGSL bindings by name', () => {
     for (const t of [a, b, out]) t.dispose();
   });
 
+  it('reflects array<vec4<f32>> bindings as f32 four at a time and refuses a tensor of another length', async () => {
+    const e = await testEngine();
+    expect(e.dispatcher.entryInfo('elementwise', 'unary_forward_vec4').bindings.filter((b) => b.kind === 'storage'))
+      .toEqual([{ kind: 'storage', name: 'x4', binding: 9, writable: false, element: 'f32', lanes: 4 }, { kind: 'storage', name: 'out4', binding: 12, writable: true, element: 'f32', lanes: 4 }]);
+    const x = e.zeros([6]);
+    const out = e.empty([6]);
+    expect(() => e.dispatch({ shader: 'elementwise', entry: 'unary_forward_vec4', constants: { OP: 1 }, bindings: { x4: x, out4: out, unary: { n: 6, alpha: 0, beta: 0 } }, workgroups: [1] }))
+      .toThrow("shader elementwise.unary_forward_vec4: binding 'x4' is array<vec4<f32>> and needs a multiple of 4 elements, got [6]");
+    for (const t of [x, out]) t.dispose();
+  });
+
   it('rejects missing, unknown and aliased bindings and wrong uniform members', async () => {
     const e = await testEngine();
     const a = e.zeros([4]);

@@ -129,6 +129,9 @@ export class Dispatcher {
         if (value.dtype !== b.element) {
           throw new Error(`${where}: binding '${b.name}' is array<${b.element}> but was given a ${value.dtype} tensor [${value.shape.join(', ')}]`);
         }
+        if (value.size % b.lanes !== 0) {
+          throw new Error(`${where}: binding '${b.name}' is array<vec4<${b.element}>> and needs a multiple of 4 elements, got [${value.shape.join(', ')}]`);
+        }
         const resource = value.bufferBinding(`${where}: binding '${b.name}'`);
         const range = { name: b.name, buffer: resource.buffer, start: resource.offset ?? 0, end: (resource.offset ?? 0) + (resource.size ?? 0) };
         (b.writable ? writable : bound).push(range);

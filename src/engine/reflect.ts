@@ -9,8 +9,10 @@ export interface StorageBinding {
   name: string;
   binding: number;
   writable: boolean;
-  /** Element type of the array: f32, i32 or u32 (atomics count as their inner type). */
+  /** Scalar type of the array: f32, i32 or u32 (atomics count as their inner type, vec4s as their component's). */
   element: DType;
+  /** Scalars per array element: 1, or 4 for array<vec4<...>> (the tensor is read four values at a time). */
+  lanes: 1 | 4;
 }
 
 export interface UniformMember {
@@ -90,7 +92,9 @@ export function reflectShader(shader: string, source: string): Map<string, Entry
     for (const r of entry.resources as unknown as { name: string; group: number; binding: number; resourceType: number; access: string; type: RefType; size: number }[]) {
       if (r.group !== 0) throw new Error(`shader ${shader}: binding ${r.name} is in group ${r.group}; wgseg uses group 0 only`);
       if (r.type.name === 'array' || r.type.name === 'atomic') {
-        bindings.push({ kind: 'storage', name: r.name, binding: r.binding, writable: r.access === 'read_write', element: scalarOf(shader, `binding ${r.name}`, r.type.format) });
+        const vec4 = r.type.name === 'array' && r.type.format?.name === 'vec4';
+        const element = scalarOf(shader, `binding ${r.name}`, vec4 ? r.type.format?.format : r.type.format);
+        bindings.push({ kind: 'storage', name: r.name, binding: r.binding, writable: r.access === 'read_write', element, lanes: vec4 ? 4 : 1 });
       } else if (r.type.members) {
         bindings.push({ kind: 'uniform', name: r.name, binding: r.binding, size: r.size, members: r.type.members.map((m) => uniformMember(shader, r.name, m)) });
       } else {

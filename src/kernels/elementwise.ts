@@ -1,12 +1,24 @@
 // Elementwise ops (shaders/elementwise.wgsl): unary activations and math with their derivatives, broadcasting
 // binary arithmetic (NumPy rules) whose gradients are summed back to each input's shape, comparisons, and where.
 import { record } from '../engine/autograd.ts';
+import type { Engine } from '../engine/engine.ts';
 import { sizeOf, type Tensor, type Shape } from '../engine/tensor.ts';
 import { shaderConstants } from '../shaders.gen.ts';
 import { sumTo } from './reduce.ts';
 
-/** PER_INVOCATION: elements per invocation; the rest are the op codes the OP override takes. */
-const { PER_INVOCATION, WORKGROUP_SIZE, MAX_DIMS, ...OP } = shaderConstants.elementwise;
+/**
+ * PER_INVOCATION: elements per invocation of the scalar entry points; VEC4_PER_INVOCATION: vec4s per invocation of the
+ * *_vec4 ones, which serve operands of one shape with 4k elements; the rest are the op codes the OP override takes.
+ */
+const { PER_INVOCATION, VEC4_PER_INVOCATION, WORKGROUP_SIZE, MAX_DIMS, ...OP } = shaderConstants.elementwise;
+
+/** Whether the flat vec4 entry points serve a tensor of `size` elements (operands of the output's shape). */
+const vec4Path = (size: number) => size % 4 === 0;
+
+/** Workgroups for `size` output elements: 4·VEC4_PER_INVOCATION per invocation on the vec4 path, else PER_INVOCATION. */
+function workgroupsFor(e: Engine, size: number, vec4: boolean): [number, number] {
+  return e.groups1D(Math.ceil(size / (vec4 ? 4 * VEC4_PER_INVOCATION : PER_INVOCATION)), WORKGROUP_SIZE);
+}
 
 const UNARY = {
   neg: OP.NEG, relu: OP.RELU, leakyRelu: OP.LEAKY_RELU, sigmoid: OP.SIGMOID, tanh: OP.TANH, exp: OP.EXP, log: OP.LOG,
@@ -28,11 +40,18 @@ export function expectF32(op: string, name: string, t: Tensor): void {
 function unaryKernel(op: UnaryOp, entry: 'unary_forward' | 'unary_backward', bindings: Record<string, Tensor>, like: Tensor, alpha: number, beta: number): Tensor {
   const e = like.engine;
   const out = e.empty(like.shape);
+  const vec4 = vec4Path(out.size);
   e.dispatch({
-    shader: 'elementwise', entry, constants: { OP: UNARY[op] }, label: `${op}${entry === 'unary_backward' ? '.backward' : ''}`,
-    bindings: { ...bindings, out, unary: { n: out.size, alpha, beta } }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), WORKGROUP_SIZE),
+    shader: 'elementwise', entry: vec4 ? `${entry}_vec4` : entry, constants: { OP: UNARY[op] }, label: `${op}${entry === 'unary_backward' ? '.backward' : ''}`,
+    bindings: { ...(vec4 ? suffixed(bindings) : bindings), [vec4 ? 'out4' : 'out']: out, unary: { n: out.size, alpha, beta } },
+    workgroups: workgroupsFor(e, out.size, vec4),
   });
   return out;
+}
+
+/** The bindings under the vec4 entry points' names (x → x4). */
+function suffixed(bindings: Record<string, Tensor>): Record<string, Tensor> {
+  return Object.fromEntries(Object.entries(bindings).map(([name, t]) => [`${name}4`, t]));
 }
 
 function unary(op: UnaryOp, x: Tensor, alpha = 0, beta = 0): Tensor {
@@ -98,12 +117,47 @@ function broadcastStrides(shape: Shape, out: Shape): number[] {
 
 const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
 
-/** The `binary` uniform: the output shape and each operand's strides into it (cond only for where). */
+/**
+ * The `binary` uniform: the output shape and each operand's strides into it (cond only for where), with size-1
+ * dimensions dropped and neighbours merged where every operand walks them as one (contiguous in both, or broadcast in
+ * both): [16, 64, 64, 64] times [64, 1, 1] is indexed as [16, 64, 4096], so the kernel's cursor carries over fewer
+ * dimensions per element.
+ */
 function broadcastParams(op: string, shape: Shape, a: Shape, b: Shape = [], cond: Shape = []) {
   if (shape.length > MAX_DIMS) throw new Error(`${op}: at most ${MAX_DIMS} dimensions, got ${shape.length}`);
+  const operands = [a, b, cond].map((s) => broadcastStrides(s, shape));
+  const dims: { size: number; strides: number[] }[] = [];
+  shape.forEach((size, k) => {
+    if (size === 1) return;
+    const strides = operands.map((o) => o[k]);
+    const last = dims[dims.length - 1];
+    if (last && strides.every((st, i) => (st === 0 && last.strides[i] === 0) || (st !== 0 && last.strides[i] === st * size))) {
+      last.size *= size;
+      last.strides = strides;
+    } else {
+      dims.push({ size, strides });
+    }
+  });
+  if (dims.length === 0) dims.push({ size: 1, strides: [0, 0, 0] });
   return {
-    n: sizeOf(shape), rank: shape.length, shape,
-    aStrides: broadcastStrides(a, shape), bStrides: broadcastStrides(b, shape), condStrides: broadcastStrides(cond, shape),
+    n: sizeOf(shape), rank: dims.length, shape: dims.map((d) => d.size),
+    aStrides: dims.map((d) => d.strides[0]), bStrides: dims.map((d) => d.strides[1]), condStrides: dims.map((d) => d.strides[2]),
+  };
+}
+
+/**
+ * A broadcast's `binary` uniform in vec4 steps, for binary_broadcast_vec4: where the innermost merged dimension has 4k
+ * elements, it shrinks by 4; an operand that spans it (stride 1) is read as vec4s, its outer strides divided by 4, and one
+ * broadcast along it (stride 0) keeps its strides in values. Null where the innermost dimension does not divide.
+ */
+function byVec4(p: ReturnType<typeof broadcastParams>) {
+  const last = p.rank - 1;
+  if (p.shape[last] % 4 !== 0) return null;
+  const spans = (strides: number[]) => strides[last] === 1;
+  const inVec4 = (strides: number[]) => (spans(strides) ? strides.map((st, k) => (k === last ? 1 : st / 4)) : strides);
+  return {
+    aVec: spans(p.aStrides) ? 1 : 0, bVec: spans(p.bStrides) ? 1 : 0,
+    params: { ...p, shape: p.shape.map((d, k) => (k === last ? d / 4 : d)), aStrides: inVec4(p.aStrides), bStrides: inVec4(p.bStrides) },
   };
 }
 
@@ -115,9 +169,24 @@ function binaryKernel(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const binary = broadcastParams(op, shape, a.shape, b.shape);
   const out = e.empty(shape);
   const broadcast = !sameShape(a.shape, shape) || !sameShape(b.shape, shape);
+  if (!broadcast && vec4Path(out.size)) {
+    e.dispatch({
+      shader: 'elementwise', entry: 'binary_forward_vec4', constants: { OP: BINARY[op] }, label: op,
+      bindings: { a4: a, b4: b, out4: out, binary }, workgroups: workgroupsFor(e, out.size, true),
+    });
+    return out;
+  }
+  const inVec4 = broadcast && vec4Path(a.size) && vec4Path(b.size) ? byVec4(binary) : null;
+  if (inVec4) {
+    e.dispatch({
+      shader: 'elementwise', entry: 'binary_broadcast_vec4', constants: { OP: BINARY[op], A_VEC: inVec4.aVec, B_VEC: inVec4.bVec }, label: op,
+      bindings: { a, a4: a, b, b4: b, out4: out, binary: inVec4.params }, workgroups: workgroupsFor(e, out.size, true),
+    });
+    return out;
+  }
   e.dispatch({
     shader: 'elementwise', entry: 'binary_forward', constants: { OP: BINARY[op], BROADCAST: broadcast ? 1 : 0 }, label: op,
-    bindings: { a, b, out, binary }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), WORKGROUP_SIZE),
+    bindings: { a, b, out, binary }, workgroups: workgroupsFor(e, out.size, false),
   });
   return out;
 }
@@ -184,7 +253,7 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   const out = e.empty(shape);
   e.dispatch({
     shader: 'elementwise', entry: 'broadcast_to', label: 'broadcastTo',
-    bindings: { a: x, out, binary }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), WORKGROUP_SIZE),
+    bindings: { a: x, out, binary }, workgroups: workgroupsFor(e, out.size, false),
   });
   return record('broadcastTo', [x], out, (gy) => [sumTo(gy, x.shape)]);
 }
@@ -207,9 +276,16 @@ function whereKernel(cond: Tensor, a: Tensor, b: Tensor): Tensor {
   const binary = broadcastParams('where', shape, a.shape, b.shape, cond.shape);
   const out = e.empty(shape);
   const broadcast = ![cond, a, b].every((t) => sameShape(t.shape, shape));
+  if (!broadcast && vec4Path(out.size)) {
+    e.dispatch({
+      shader: 'elementwise', entry: 'where_forward_vec4', label: 'where',
+      bindings: { cond4: cond, a4: a, b4: b, out4: out, binary }, workgroups: workgroupsFor(e, out.size, true),
+    });
+    return out;
+  }
   e.dispatch({
     shader: 'elementwise', entry: 'where_forward', constants: { BROADCAST: broadcast ? 1 : 0 }, label: 'where',
-    bindings: { cond, a, b, out, binary }, workgroups: e.groups1D(Math.ceil(out.size / PER_INVOCATION), WORKGROUP_SIZE),
+    bindings: { cond, a, b, out, binary }, workgroups: workgroupsFor(e, out.size, false),
   });
   return out;
 }

@@ -38,16 +38,38 @@ const unaryCases: [string, (x: Tensor) => Tensor, (v: number) => number, ((n: nu
 ];
 
 describe('unary ops', () => {
-  for (const [name, op, f, gen] of unaryCases) {
-    it(`${name}: forward and gradient`, async (e) => {
-      const shape = [3, 7, 5];
-      await checkOp(e, {
-        inputs: [{ shape, data: gen?.(105, name.length) }],
-        run: ([x]) => op(x),
-        ref: ([x]) => x.map(f),
+  // 105 elements take the scalar entry points; 260 (65 vec4s, the last invocation's share cut short) the vec4 ones.
+  for (const shape of [[3, 7, 5], [4, 13, 5]]) {
+    for (const [name, op, f, gen] of unaryCases) {
+      it(`${name} [${shape}]: forward and gradient`, async (e) => {
+        const n = shape.reduce((p, q) => p * q, 1);
+        await checkOp(e, {
+          inputs: [{ shape, data: gen?.(n, name.length) }],
+          run: ([x]) => op(x),
+          ref: ([x]) => x.map(f),
+        });
       });
-    });
+    }
   }
+
+  it('relu and its gradient over many workgroups, on the vec4 path (4k elements) and the scalar one', async (e) => {
+    for (const n of [4 * 16387, 65539]) {
+      const values = uniform(n, rng(n), -1, 1);
+      const x = e.param(e.tensor(Float32Array.from(values), [n]));
+      const y = ops.relu(x);
+      const weights = e.tensor(Float32Array.from({ length: n }, (_, i) => (i % 5) - 2), [n]);
+      sum(ops.mul(y, weights)).backward();
+      const [out, grad] = [await y.data(), await x.grad!.data()];
+      for (let i = 0; i < n; i++) {
+        const v = Math.fround(values[i]);
+        if (out[i] !== Math.max(v, 0) || grad[i] !== (v > 0 ? (i % 5) - 2 : 0)) {
+          throw new Error(`relu of ${n} elements at ${i}: ${out[i]} and gradient ${grad[i]} for input ${v}`);
+        }
+      }
+      for (const t of [x, y, weights]) t.dispose();
+      x.grad!.dispose();
+    }
+  });
 
   it('rejects integer tensors by name', async (e) => {
     const t = e.tensor(new Int32Array(3), [3]);
@@ -171,9 +193,15 @@ const binaryCases: [string, typeof ops.add, (u: number, v: number) => number][] 
   ['minimum', ops.minimum, Math.min],
 ];
 
+// One shape with 4k elements takes the vec4 entry point, one with 15 the scalar one. Broadcasts whose innermost
+// dimension and operands have 4k elements take binary_broadcast_vec4: [2, 3, 4] with [4] reads both as vec4s,
+// [2, 4, 8] with [4, 1] repeats b's value over each vec4 (and the swapped pair a's); the rest take the cursor path.
 const shapePairs: [number[], number[]][] = [
   [[4, 6], [4, 6]],
+  [[5, 3], [5, 3]],
   [[2, 3, 4], [4]],
+  [[2, 4, 8], [4, 1]],
+  [[4, 1], [2, 4, 8]],
   [[2, 1, 4], [3, 1]],
   [[1], [5, 2]],
 ];
@@ -263,6 +291,7 @@ describe('binary ops with broadcasting', () => {
 describe('where', () => {
   const triples: [number[], number[], number[]][] = [
     [[4, 6], [4, 6], [4, 6]],
+    [[3, 5], [3, 5], [3, 5]],
     [[2, 1, 4], [3, 1], [4]],
     [[1], [5, 2], [2]],
     [[3, 1], [1], [2, 3, 4]],
