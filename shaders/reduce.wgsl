@@ -25,6 +25,8 @@ struct ReduceParams {
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> params: ReduceParams;
+// x four values at a time, for reduce_workgroup_vec4.
+@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
 
 // Input offset of the first element reduced into output o.
 fn base_offset(o: u32) -> u32 {
@@ -71,6 +73,28 @@ fn reduce_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   out[o] = acc * select(1.0, params.scale, OP == SUM);
 }
 
+// reduce_serial where the innermost reduced axis is contiguous with 4k elements: one invocation per output, its rows
+// read as vec4s. For many outputs with rows of hundreds of values, where a workgroup per output would spend more on
+// its tree than on reading.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn reduce_serial_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = flat_index(gid, nwg);
+  if (o >= params.outputs) { return; }
+  let base = base_offset(o);
+  let inner = inner_extent() / 4u;
+  var acc = vec4(identity());
+  for (var row = 0u; row < params.count / 4u / inner; row++) {
+    let rowBase = (base + row_offset(row)) / 4u;
+    for (var j = 0u; j < inner; j++) {
+      let v = x4[rowBase + j];
+      if (OP == MAX) { acc = max(acc, v); } else { acc += v; }
+    }
+  }
+  var total: f32;
+  if (OP == MAX) { total = max(max(acc.x, acc.y), max(acc.z, acc.w)); } else { total = (acc.x + acc.y) + (acc.z + acc.w); }
+  out[o] = total * select(1.0, params.scale, OP == SUM);
+}
+
 // Many elements per output: one workgroup reduces one output (workgroup index = output index), each invocation a
 // strided share, then a tree in workgroup memory.
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -104,6 +128,41 @@ fn reduce_workgroup(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     total = workgroup_max(lid, acc);
   } else {
     total = workgroup_sum(lid, vec4<f32>(acc, 0.0, 0.0, 0.0)).x;
+  }
+  if (inRange && lid == 0u) { out[o] = total * select(1.0, params.scale, OP == SUM); }
+}
+
+// reduce_workgroup where the innermost reduced axis is contiguous (stride 1) with 4k elements, so that every row
+// starts on a vec4: each invocation combines vec4s (lavapipe checks bounds per access, so a vec4 costs what one value
+// does), then its four components, then the workgroup's tree. The rows are walked in vec4s: `inner` / 4 per row.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn reduce_workgroup_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                         @builtin(local_invocation_index) lid: u32) {
+  let o = workgroup_index(wid, nwg);
+  let inRange = o < params.outputs;
+  var acc = vec4(identity());
+  if (inRange) {
+    let base = base_offset(o);
+    let inner = inner_extent() / 4u;
+    var row = lid / inner;
+    var j = lid % inner;
+    var rowBase = (base + row_offset(row)) / 4u;
+    for (var r = lid; r < params.count / 4u; r += WORKGROUP_SIZE) {
+      let v = x4[rowBase + j];
+      if (OP == MAX) { acc = max(acc, v); } else { acc += v; }
+      j += WORKGROUP_SIZE;
+      if (j >= inner) {
+        row += j / inner;
+        j %= inner;
+        rowBase = (base + row_offset(row)) / 4u;
+      }
+    }
+  }
+  var total: f32;
+  if (OP == MAX) {
+    total = workgroup_max(lid, max(max(acc.x, acc.y), max(acc.z, acc.w)));
+  } else {
+    total = workgroup_sum(lid, vec4<f32>((acc.x + acc.y) + (acc.z + acc.w), 0.0, 0.0, 0.0)).x;
   }
   if (inRange && lid == 0u) { out[o] = total * select(1.0, params.scale, OP == SUM); }
 }

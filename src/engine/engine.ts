@@ -106,6 +106,15 @@ export class Engine {
     return [this.adapter.vendor, this.adapter.architecture, this.adapter.description].filter(Boolean).join(' / ');
   }
 
+  /**
+   * Whether the adapter runs kernels on the CPU (lavapipe/llvmpipe, SwiftShader, WARP): there a workgroup is one
+   * thread and its invocations SIMD lanes, so kernels that pick a layout per adapter (src/kernels/reduce.ts) take
+   * the CPU's.
+   */
+  get cpuAdapter(): boolean {
+    return this.adapter.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|\bwarp\b/i.test(this.adapterName);
+  }
+
   // ---- tensors -------------------------------------------------------------------------------------------------
 
   /**

@@ -49,6 +49,14 @@ function reductionAxes(shape: Shape, axes: number[]) {
   return { kept, reduced };
 }
 
+/**
+ * On a CPU adapter, from this many outputs on (two workgroups: both cores of lavapipe's two), contiguous vec4 rows are
+ * reduced one output per invocation: lavapipe summed 2048 rows of 2048 in 2.8-3.5 ms this way against 56-70 ms with
+ * a workgroup (and its tree) per row; a workgroup runs on one thread there. A GPU keeps the workgroup per row, whose
+ * invocations read neighbouring values.
+ */
+const SERIAL_VEC4_OUTPUTS = 512;
+
 function reduceKernel(op: 'sum' | 'max', x: Tensor, axes: number[], outShape: Shape, scaleBy: number): Tensor {
   expectF32(op, 'input', x);
   if (x.rank > MAX_DIMS) throw new Error(`${op}: at most ${MAX_DIMS} dimensions, got ${x.rank}`);
@@ -63,9 +71,16 @@ function reduceKernel(op: 'sum' | 'max', x: Tensor, axes: number[], outShape: Sh
   };
   // A workgroup per output pays off once there is enough to reduce per output and too few outputs to fill the GPU.
   const perWorkgroup = count >= WORKGROUP_SIZE || (count >= 32 && out.size < 4096);
+  // Rows of the innermost reduced axis that are contiguous with 4k elements all start on a vec4 (x is contiguous, so
+  // every other stride is a multiple of that axis's extent): they are read as vec4s.
+  const last = reduced.shape.length - 1;
+  const vec4 = reduced.strides[last] === 1 && reduced.shape[last] % 4 === 0;
+  const serialVec4 = vec4 && e.cpuAdapter && out.size >= SERIAL_VEC4_OUTPUTS;
+  const entry = serialVec4 ? 'reduce_serial_vec4' : perWorkgroup ? (vec4 ? 'reduce_workgroup_vec4' : 'reduce_workgroup') : 'reduce_serial';
   e.dispatch({
-    shader: 'reduce', entry: perWorkgroup ? 'reduce_workgroup' : 'reduce_serial', constants: { OP: op === 'sum' ? SUM : MAX },
-    label: op, bindings: { x, out, params }, workgroups: perWorkgroup ? e.groups1D(out.size, 1) : e.groups1D(out.size, WORKGROUP_SIZE),
+    shader: 'reduce', entry, constants: { OP: op === 'sum' ? SUM : MAX },
+    label: op, bindings: vec4 && entry !== 'reduce_serial' ? { x4: x, out, params } : { x, out, params },
+    workgroups: perWorkgroup && !serialVec4 ? e.groups1D(out.size, 1) : e.groups1D(out.size, WORKGROUP_SIZE),
   });
   return out;
 }

@@ -31,7 +31,11 @@ const cases: [number[], number[]][] = [
   [[5, 7], [0]],
   [[2, 3, 4, 5], [1, 3]],
   [[2, 3, 4], [0, 1, 2]],
-  [[3, 300], [1]], // long rows: one workgroup per output
+  [[3, 300], [1]], // long rows: one workgroup per output, read as vec4s (300 = 4·75)
+  [[3, 301], [1]], // the same with rows that are not whole vec4s: read as values
+  [[2, 64, 3, 8], [0, 2, 3]], // rows of 6 vec4s: a workgroup's vec4 steps cross many rows
+  [[1100, 12], [1]], // many outputs over vec4 rows: one invocation per output on a CPU adapter
+  [[2, 1030, 8], [0, 2]], // the same over two rows per output
   [[1000, 3], [0]], // long strided columns
   [[4, 1, 6], [1]],
   [[3, 4, 20, 30], [0, 2, 3]], // bias gradient: kept [C] x reduced [N, H·W], rows of 600

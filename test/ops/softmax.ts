@@ -34,6 +34,7 @@ const cases: [number[], number][] = [
   [[2, 1000], 1], // long rows: one workgroup per row
   [[300, 3], 0], // long strided rows
   [[2, 40, 3], 1], // medium rows, few of them: workgroup path with inner > 1
+  [[512, 33], 1], // medium rows, many: a workgroup per row on a GPU, one invocation per row on a CPU adapter
 ];
 
 describe('softmax', () => {
