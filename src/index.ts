@@ -56,6 +56,7 @@ export * from './models/embedseg.ts';
 export * from './models/resnet.ts';
 export * from './models/centerunet.ts';
 export * from './train/rotated-box.ts';
+export * from './train/box-ap.ts';
 export * from './train/watershed.ts';
 export * from './models/registry.ts';
 export * from './train/predict.ts';

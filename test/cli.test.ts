@@ -1,7 +1,7 @@
 // The wgseg command line on tiny generated datasets: a full train → resume → predict → eval round in process with a
 // tiny model, and the error paths (messages and exit codes) through the real `bin/wgseg.js` in a child process.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,8 @@ import { registry } from '../src/models/registry.ts';
 import type { Engine, Tensor } from '../src/index.ts';
 import { decodeSafetensors } from '../src/train/checkpoint.ts';
 import { loadImageFolder } from '../src/train/dataset-node.ts';
+import { readLabels, writeLabels } from '../src/train/io-node.ts';
+import { instanceBoxes } from '../src/train/rotated-box.ts';
 import { predictOutputs } from '../src/train/predict.ts';
 import { TinyModel, tinyFactory } from './support/fake-model.ts';
 import { dataset, runMain, tinyRegistry } from './support/cli.ts';
@@ -312,6 +314,44 @@ describe('CenterUNet through the CLI', () => {
       });
     }
     model.dispose();
+  });
+
+  it("eval scores boxes/NAME.json: the truth's own rectangles give AP 1 (an oracle), the model's a value in [0, 1], a missing file is named", async () => {
+    const masks = join(blobs, 'test', 'masks');
+    // Oracle: the ground truth as the prediction, and each instance's minimum-area rectangle as its box.
+    const oracle = join(tmp(), 'oracle');
+    mkdirSync(join(oracle, 'boxes'), { recursive: true });
+    let truths = 0;
+    for (const name of ['img0', 'img1']) {
+      const gt = await readLabels(join(masks, `${name}.tif`));
+      await writeLabels(join(oracle, `${name}.tif`), gt);
+      const boxes = [...instanceBoxes(gt.data, gt.shape[0], gt.shape[1]).values()].map((b, k) => ({ ...b, score: 1 - k / 10 }));
+      writeFileSync(join(oracle, 'boxes', `${name}.json`), JSON.stringify({ header: {}, boxes }));
+      truths += boxes.length;
+    }
+    expect(truths).toBeGreaterThanOrEqual(4);
+    const ev = await run(['eval', '--gt', masks, '--pred', oracle], centerunet);
+    expect(ev.code).toBe(0);
+    const scores = JSON.parse(ev.stdout);
+    expect(scores.boxes).toEqual({ ap: 1, ap50: 1, ap75: 1, truths, detections: truths });
+    expect(scores.perImage).toMatchObject({ pwIoU: 1, pwF1: 1, owIoU: 1, owF1: 1 });
+    // The trained model's prediction.
+    const pred = join(tmp(), 'pred2');
+    expect((await run(['predict', '--model', runDir, '--input', join(blobs, 'test', 'images'), '--out', pred], centerunet)).code).toBe(0);
+    const mine = JSON.parse((await run(['eval', '--gt', masks, '--pred', pred], centerunet)).stdout);
+    expect(mine.boxes.truths).toBe(truths);
+    for (const v of [mine.boxes.ap, mine.boxes.ap50, mine.boxes.ap75, mine.perImage.pwIoU, mine.perImage.owF1]) {
+      expect(v).toBeGreaterThanOrEqual(0);
+      expect(v).toBeLessThanOrEqual(1);
+    }
+    rmSync(join(oracle, 'boxes', 'img1.json'));
+    expect(await run(['eval', '--gt', masks, '--pred', oracle], centerunet)).toMatchObject({
+      code: 2, stderr: `wgseg eval: ${join(oracle, 'boxes', 'img1.json')}: missing (the prediction folder has boxes/ for other images)\n`,
+    });
+    writeFileSync(join(oracle, 'boxes', 'img1.json'), JSON.stringify({ boxes: [{ cx: 1, cy: 2, width: 3, height: 1, angle: 0 }] }));
+    expect((await run(['eval', '--gt', masks, '--pred', oracle], centerunet)).stderr).toBe(
+      `wgseg eval: ${join(oracle, 'boxes', 'img1.json')}: box 0 has score undefined, expected a finite number\n`,
+    );
   });
 
   it('with --strict, a failure while detecting leaves nothing in --out; a file as --out is one line', async () => {

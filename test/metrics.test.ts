@@ -111,6 +111,37 @@ describe('evaluateImage', () => {
     expect(m.aji).toBe(0.6);
   });
 
+  it("the thesis's pixel-wise and object-wise IoU and F1 on the shifted square", () => {
+    // Foreground: 12 pixels in both, 4 only predicted, 4 only true: PW IoU 12/20, PW F1 24/32. The one pair's IoU 0.6
+    // matches at 0.5, 0.55 and 0.6 of the ten COCO thresholds: OW IoU = OW F1 = 3/10.
+    const m = evaluateImage(image(6, 6, [[1, 5, 1, 5, 1]]), image(6, 6, [[1, 5, 2, 6, 1]]));
+    expect(m.pixels).toEqual({ tp: 12, fp: 4, fn: 4 });
+    expect(m.objectWise.tp).toEqual([1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
+    expect(m.objectWise.iou).toBeCloseTo(0.3, 15);
+    expect(m.objectWise.f1).toBeCloseTo(0.3, 15);
+    const r = evaluate([{ gt: image(6, 6, [[1, 5, 1, 5, 1]]), pred: image(6, 6, [[1, 5, 2, 6, 1]]) }]);
+    expect(r.perImage.pwIoU).toBe(0.6);
+    expect(r.perImage.pwF1).toBe(0.75);
+    expect(r.dataset.pwIoU).toBe(0.6);
+  });
+
+  it('pixel-wise scores pool pixels over images in the dataset view and average per image in the other', () => {
+    // Image 1: 2 of 2 foreground pixels found (IoU 1). Image 2: 1 true pixel, 3 predicted elsewhere (IoU 0).
+    // Per image: PW IoU (1 + 0)/2; pooled: TP 2, FP 3, FN 1: 2/6, PW F1 4/8.
+    const r = evaluate([
+      { gt: strip(8, [[0, 2, 1]]), pred: strip(8, [[0, 2, 5]]) },
+      { gt: strip(8, [[0, 1, 1]]), pred: strip(8, [[4, 7, 1]]) },
+    ]);
+    expect(r.perImage.pwIoU).toBe(0.5);
+    expect(r.dataset.pwIoU).toBeCloseTo(2 / 6, 15);
+    expect(r.dataset.pwF1).toBe(0.5);
+    // Object-wise: image 1 matches at every threshold, image 2 at none (1 FN, 1 FP): per image (1 + 0)/2; pooled
+    // TP 1, FP 1, FN 1 at every threshold: 1/3 and F1 2/4.
+    expect(r.perImage.owIoU).toBe(0.5);
+    expect(r.dataset.owIoU).toBeCloseTo(1 / 3, 15);
+    expect(r.dataset.owF1).toBe(0.5);
+  });
+
   it('IoU exactly at a threshold counts, just below does not', () => {
     // [0, 16) against [5, 20): intersection 11, union 20, IoU 0.55.
     const gt = strip(24, [[0, 16, 1]]);

@@ -1,6 +1,7 @@
 // Instance-segmentation metrics shared by every model: true and predicted instances matched by IoU, and the scores the
 // papers report: precision, recall, F1 and AP_dsb = TP/(TP+FP+FN) at IoU thresholds (StarDist's `matching`, the Data
-// Science Bowl 2018), symmetric best Dice (CVPPP) and the aggregated Jaccard index (MoNuSeg). Pure TypeScript; a label
+// Science Bowl 2018), symmetric best Dice (CVPPP), the aggregated Jaccard index (MoNuSeg), and the CenterUNet thesis's
+// pixel-wise and object-wise IoU and F1 (Sec. 5.3; its rotated-box AP is src/train/box-ap.ts). Pure TypeScript; a label
 // image is a flat Int32Array, so 2D and 3D are the same computation; overlapping instances come as layers of them
 // (src/train/layers.ts) and are matched on their whole masks.
 //
@@ -279,6 +280,20 @@ export function matchInstances(ov: Overlaps, threshold: number): Int32Array {
 /** 0.5, 0.55, …, 0.9: the Data Science Bowl / StarDist thresholds (each the double nearest to k/100). */
 export const DSB_THRESHOLDS: readonly number[] = Array.from({ length: 9 }, (_, k) => (50 + 5 * k) / 100);
 
+/** 0.5, 0.55, …, 0.95: COCO's thresholds, over which the CenterUNet thesis averages its object-wise IoU and F1. */
+export const COCO_THRESHOLDS: readonly number[] = Array.from({ length: 10 }, (_, k) => (50 + 5 * k) / 100);
+
+/** TP, FP and FN at each of COCO_THRESHOLDS, and the thesis's OW IoU and OW F1: their ratios averaged over them. */
+export interface ObjectWise {
+  tp: number[];
+  fp: number[];
+  fn: number[];
+  /** Mean of TP/(TP+FP+FN) (AP_dsb) over COCO_THRESHOLDS. */
+  iou: number;
+  /** Mean of 2TP/(2TP+FP+FN) over COCO_THRESHOLDS. */
+  f1: number;
+}
+
 export interface MetricsOptions {
   /** IoU thresholds τ (each in (0, 1]); default DSB_THRESHOLDS. Every per-threshold array follows this order. */
   thresholds?: readonly number[];
@@ -309,6 +324,10 @@ export interface ImageMetrics {
   sbd: number;
   /** Aggregated Jaccard index. */
   aji: number;
+  /** Foreground pixels (id > 0) in both images, only in the prediction, only in the ground truth (unlabeled dropped). */
+  pixels: { tp: number; fp: number; fn: number };
+  /** The thesis's object-wise scores (Sec. 5.3). */
+  objectWise: ObjectWise;
 }
 
 /** x/y, with 0/0 read as 1 when there is nothing to find and nothing found, else 0 (see the conventions above). */
@@ -354,7 +373,16 @@ export function evaluateImage(gt: Labels, pred: Labels, options: MetricsOptions 
     meanApDsb: 0,
     sbd: 0,
     aji: 0,
+    pixels: pixelCounts(gt, pred),
+    objectWise: { tp: [], fp: [], fn: [], iou: 0, f1: 0 },
   };
+  for (const threshold of COCO_THRESHOLDS) {
+    const tp = matchInstances(ov, threshold).length;
+    m.objectWise.tp.push(tp);
+    m.objectWise.fp.push(nPred - tp);
+    m.objectWise.fn.push(nTrue - tp);
+  }
+  Object.assign(m.objectWise, objectWiseMeans(m.objectWise, empty));
   for (const threshold of thresholds) {
     const matched = matchInstances(ov, threshold);
     const tp = matched.length;
@@ -410,6 +438,34 @@ export function evaluateImage(gt: Labels, pred: Labels, options: MetricsOptions 
   return m;
 }
 
+/** Foreground pixel counts of layer 0 (the flat image: the union of the instances), unlabeled ground truth dropped. */
+function pixelCounts(gt: Labels, pred: Labels): { tp: number; fp: number; fn: number } {
+  const g = asLayers(gt);
+  const p = asLayers(pred);
+  const size = layerSize(g, 'ground truth');
+  if (layerSize(p, 'prediction') !== size) throw new Error(`metrics: ground truth has ${size} pixels per layer, prediction ${layerSize(p, 'prediction')}`);
+  let tp = 0;
+  let fp = 0;
+  let fn = 0;
+  for (let i = 0; i < size; i++) {
+    const t = g.data[i];
+    if (t < 0) continue;
+    const q = p.data[i] > 0;
+    if (t > 0 && q) tp++;
+    else if (q) fp++;
+    else if (t > 0) fn++;
+  }
+  return { tp, fp, fn };
+}
+
+/** The thesis's OW IoU and OW F1 from counts at each of COCO_THRESHOLDS. */
+function objectWiseMeans(c: { tp: number[]; fp: number[]; fn: number[] }, empty: boolean): { iou: number; f1: number } {
+  return {
+    iou: mean(c.tp.map((tp, k) => ratio(tp, tp + c.fp[k] + c.fn[k], empty))),
+    f1: mean(c.tp.map((tp, k) => ratio(2 * tp, 2 * tp + c.fp[k] + c.fn[k], empty))),
+  };
+}
+
 /** Scores over a set of images, two views. Arrays hold one value per threshold, in the order of `thresholds`. */
 export interface EvaluationResult {
   images: number;
@@ -424,6 +480,12 @@ export interface EvaluationResult {
     meanApDsb: number;
     sbd: number;
     aji: number;
+    /** The thesis's pixel-wise IoU TP/(TP+FP+FN) and F1 2TP/(2TP+FP+FN) of the foreground (Sec. 5.3, Eqs. 11-12). */
+    pwIoU: number;
+    pwF1: number;
+    /** The thesis's object-wise IoU and F1 (ObjectWise). */
+    owIoU: number;
+    owF1: number;
   };
   /** TP, FP and FN summed over the images, then the ratios taken once. */
   dataset: {
@@ -436,6 +498,10 @@ export interface EvaluationResult {
     apDsb: number[];
     meanMatchedIoU: number[];
     meanApDsb: number;
+    pwIoU: number;
+    pwF1: number;
+    owIoU: number;
+    owF1: number;
   };
 }
 
@@ -458,6 +524,10 @@ export function aggregateMetrics(images: readonly ImageMetrics[]): EvaluationRes
   const iouSum = perThreshold((m, k) => m.tp[k] * m.meanMatchedIoU[k], sum);
   const empty = images.every((m) => m.nTrue === 0 && m.nPred === 0);
   const apDsb = thresholds.map((_, k) => ratio(tp[k], tp[k] + fp[k] + fn[k], empty));
+  const px = { tp: sum(images.map((m) => m.pixels.tp)), fp: sum(images.map((m) => m.pixels.fp)), fn: sum(images.map((m) => m.pixels.fn)) };
+  const noPixels = px.tp + px.fp + px.fn === 0;
+  const pooled = (pick: (o: ObjectWise) => number[]) => COCO_THRESHOLDS.map((_, k) => sum(images.map((m) => pick(m.objectWise)[k])));
+  const ow = objectWiseMeans({ tp: pooled((o) => o.tp), fp: pooled((o) => o.fp), fn: pooled((o) => o.fn) }, empty);
   return {
     images: images.length,
     thresholds: [...thresholds],
@@ -470,6 +540,10 @@ export function aggregateMetrics(images: readonly ImageMetrics[]): EvaluationRes
       meanApDsb: mean(images.map((m) => m.meanApDsb)),
       sbd: mean(images.map((m) => m.sbd)),
       aji: mean(images.map((m) => m.aji)),
+      pwIoU: mean(images.map(({ pixels: p }) => ratio(p.tp, p.tp + p.fp + p.fn, p.tp + p.fp + p.fn === 0))),
+      pwF1: mean(images.map(({ pixels: p }) => ratio(2 * p.tp, 2 * p.tp + p.fp + p.fn, p.tp + p.fp + p.fn === 0))),
+      owIoU: mean(images.map((m) => m.objectWise.iou)),
+      owF1: mean(images.map((m) => m.objectWise.f1)),
     },
     dataset: {
       tp,
@@ -481,6 +555,10 @@ export function aggregateMetrics(images: readonly ImageMetrics[]): EvaluationRes
       apDsb,
       meanMatchedIoU: thresholds.map((_, k) => ratio(iouSum[k], tp[k], empty)),
       meanApDsb: mean(apDsb),
+      pwIoU: ratio(px.tp, px.tp + px.fp + px.fn, noPixels),
+      pwF1: ratio(2 * px.tp, 2 * px.tp + px.fp + px.fn, noPixels),
+      owIoU: ow.iou,
+      owF1: ow.f1,
     },
   };
 }
