@@ -2,6 +2,7 @@
 // Deno, browsers, Electron); Node users get a device through createNodeEngine() in './node.ts'.
 // The built declarations name WebGPU's types (GPUDevice, GPU...), which @webgpu/types declares.
 /// <reference types="@webgpu/types" preserve="true" />
+export { OutOfMemoryError } from './engine/dispatch.ts';
 export { BufferLimitError, createEngine, type DeviceLoss, DeviceLostError, Engine, type EngineOptions, type EngineStats } from './engine/engine.ts';
 export { Tensor, sizeOf, stridesOf, type Shape } from './engine/tensor.ts';
 export { record, type BackwardFn, type GradNode } from './engine/autograd.ts';

@@ -3,7 +3,7 @@
 // same outputs as one pass; a tile size the caller chose is not second-guessed.
 import { describe, expect, it } from 'vitest';
 import { BufferLimitError } from '../src/engine/engine.ts';
-import { conv, type Engine, type InstanceModel, type NamedTensor, type Spacing, type Tensor } from '../src/index.ts';
+import { conv, type Engine, type InstanceModel, type NamedTensor, OutOfMemoryError, type Spacing, type Tensor } from '../src/index.ts';
 import { predictImage } from '../src/train/predict.ts';
 import { rng, uniform } from './support/check.ts';
 import { testEngine } from './support/engine.ts';
@@ -20,7 +20,7 @@ class BudgetModel implements InstanceModel {
   tiles: number[][] = [];
   stitched: Float32Array | null = null;
 
-  constructor(e: Engine, readonly budget: number) {
+  constructor(e: Engine, readonly budget: number, readonly failure: 'buffer' | 'memory' = 'buffer') {
     this.weight = e.keep(e.tensor(Float32Array.from(uniform(25, rng(3), -1, 1)), [1, 1, 5, 5]));
   }
 
@@ -34,7 +34,10 @@ class BudgetModel implements InstanceModel {
 
   infer(images: Tensor): Tensor {
     const pixels = images.shape[2] * images.shape[3];
-    if (pixels > this.budget) throw new BufferLimitError(`tensor [${images.shape.join(', ')}] too large`, pixels * 4, this.budget * 4);
+    if (pixels > this.budget) {
+      if (this.failure === 'memory') throw new OutOfMemoryError(`tensor [${images.shape.join(', ')}]: out of GPU memory`);
+      throw new BufferLimitError(`tensor [${images.shape.join(', ')}] too large`, pixels * 4, this.budget * 4);
+    }
     this.tiles.push(images.shape.slice(2));
     return conv(images, this.weight, null, { pads: [2, 2, 2, 2] });
   }
@@ -85,5 +88,24 @@ describe('tiles shrunk to the adapter', () => {
     const hopeless = new BudgetModel(e, 4 * 4);
     await expect(predictImage(e, hopeless, { data, shape, spacing: [1, 1] })).rejects.toThrow(/^tensor \[1, 1, 8, 8\] too large$/);
     hopeless.dispose();
+  });
+
+  it('tiles the device runs out of memory for are halved until they fit, with the same stitched outputs', async () => {
+    const e = await testEngine();
+    const shape = [1, 300, 260];
+    const data = Float32Array.from(uniform(300 * 260, rng(6), 0, 1));
+    const model = new BudgetModel(e, 150 * 150, 'memory');
+    const shrunk: [number[], string][] = [];
+    await predictImage(e, model, { data, shape, spacing: [1, 1] }, { onTileShrink: (tile, reason) => shrunk.push([tile, reason]) });
+    // 512² → 360² (half the area, rounded down to the size multiple 4) → 252² → 176² → 124², the first that fits.
+    expect(shrunk.map(([tile]) => tile)).toEqual([[360, 360], [252, 252], [176, 176], [124, 124]]);
+    expect(shrunk[0][1]).toMatch(/out of GPU memory$/);
+    expect(model.tiles.every(([h, w]) => h * w <= 150 * 150)).toBe(true);
+    const image = e.tensor(data, [1, ...shape]);
+    const expected = await conv(image, model.weight, null, { pads: [2, 2, 2, 2] }).data();
+    expect(Array.from(model.stitched!)).toEqual(Array.from(expected));
+    image.dispose();
+    await expect(predictImage(e, model, { data, shape, spacing: [1, 1] }, { tileSize: 200 })).rejects.toThrow(OutOfMemoryError);
+    model.dispose();
   });
 });

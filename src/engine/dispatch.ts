@@ -6,6 +6,17 @@ import { Tensor } from './tensor.ts';
 
 export type Workgroups = readonly [number, number?, number?];
 
+/**
+ * The device could not allocate what a creation asked for (WebGPU's out-of-memory error scope): the work may fit in
+ * smaller pieces once what it held is freed. Reported when the engine next checks for errors.
+ */
+export class OutOfMemoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutOfMemoryError';
+  }
+}
+
 export interface DispatchSpec {
   shader: string;
   entry?: string;
@@ -66,7 +77,7 @@ export class Dispatcher {
   /** Set while profiling: one pass per dispatch with timestamps. */
   private profiling: { querySet: GPUQuerySet; labels: string[] } | null = null;
   private pendingTimings: Promise<KernelTiming[]>[] = [];
-  private readonly deferred: Promise<string | null>[] = [];
+  private readonly deferred: Promise<Error | null>[] = [];
   submits = 0;
   totalDispatches = 0;
 
@@ -216,16 +227,16 @@ export class Dispatcher {
     const validation = this.device.popErrorScope();
     const oom = this.device.popErrorScope();
     this.deferred.push(
-      Promise.all([validation, oom]).then(([v, o]) => (o ? `${what}: out of GPU memory (${o.message})` : v ? `${what}: ${describe(v.message)}` : null)),
+      Promise.all([validation, oom]).then(([v, o]) => (o ? new OutOfMemoryError(`${what}: out of GPU memory (${o.message})`) : v ? new Error(`${what}: ${describe(v.message)}`) : null)),
     );
     return result;
   }
 
-  /** Throws the first error that a guarded creation reported. */
+  /** Throws the first error that a guarded creation reported (an OutOfMemoryError where the device ran out). */
   async check(): Promise<void> {
-    const messages = await Promise.all(this.deferred.splice(0));
-    const first = messages.find((m) => m !== null);
-    if (first) throw new Error(first);
+    const errors = await Promise.all(this.deferred.splice(0));
+    const first = errors.find((m) => m !== null);
+    if (first) throw first;
   }
 
   private pipelineFor(shader: string, entry: string, constants: Record<string, number>): Pipeline {

@@ -4,6 +4,7 @@
 // raw outputs then equal those of one pass over the whole image: no blending is needed, and none is done. A model with an
 // output stride (CenterNet's heads at 1/4) keeps tile parts whose bounds lie on its output grid, and one with a per-tile
 // reduction (InstanceModel.reduceTile) has each tile's raw outputs reduced before they are stitched.
+import { OutOfMemoryError } from '../engine/dispatch.ts';
 import { BufferLimitError, type Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { pasteBox, translation, warpInto } from '../kernels/warp.ts';
@@ -76,17 +77,20 @@ const perAxis = (v: number | readonly number[], ndim: number, what: string): num
  * stride s the result is ⌈size / s⌉ per axis; with model.reduceTile it holds the reduced evidence. The caller disposes it.
  */
 export async function predictOutputs(e: Engine, model: InstanceModel, image: ImageVolume, options: PredictOptions = {}): Promise<Tensor> {
-  // Tiles whose tensors exceed the adapter's buffer limit are shrunk by the excess (per axis, its d-th root) and the
-  // image is tried again, unless the caller chose the tile size.
+  // Tiles whose tensors exceed the adapter's buffer limit are shrunk by the excess (per axis, its d-th root), and
+  // tiles the device ran out of memory for are halved in volume (the free buffers are released first: one created
+  // while the device was out of memory is unusable); the image is then tried again, unless the caller chose the
+  // tile size.
   let tileSize = options.tileSize;
   for (;;) {
     try {
       return await predictTiled(e, model, image, { ...options, tileSize }, options.tileSize === undefined);
     } catch (err) {
-      if (!(err instanceof BufferLimitError) || options.tileSize !== undefined) throw err;
+      if (!(err instanceof BufferLimitError || err instanceof OutOfMemoryError) || options.tileSize !== undefined) throw err;
+      if (err instanceof OutOfMemoryError) e.pool.trim();
       const ndim = model.ndim;
       const current = perAxis(tileSize ?? (ndim === 2 ? 512 : [64, 256, 256]), ndim, 'tileSize');
-      const factor = Math.pow((1.1 * err.bytes) / err.limit, 1 / ndim);
+      const factor = err instanceof BufferLimitError ? Math.pow((1.1 * err.bytes) / err.limit, 1 / ndim) : Math.pow(2, 1 / ndim);
       const smaller = current.map((t, k) => Math.max(model.sizeMultiple[k], Math.floor(t / factor / model.sizeMultiple[k]) * model.sizeMultiple[k]));
       if (smaller.every((t, k) => t >= current[k])) throw err;
       options.onTileShrink?.(smaller, err.message);
