@@ -20,6 +20,9 @@
 // group, WG_X for weight gradients with few columns (cin/group × taps), and TILE_K is 8 where a tap has at most 8
 // channels to sum over (src/kernels/conv.ts picks all three): on lavapipe 8x8 per invocation beats 4x8 by 1.5x and 8x4
 // by 2x, and every row or K entry past the real ones costs as much as a real one.
+// On CPU adapters a workgroup runs on one thread, and each barrier switches between all its invocations: there, up to
+// 48 rows per group take WG_Y = 1 with PRIVATE_A, whose K steps need no barrier (lavapipe, 2026-12-04: 8-32 channel
+// convs 16-23% faster than with the shared tile, 64 channels 5-7% slower, so those keep it).
 // Each invocation gathers LOAD_COLS = TILE_N / THREADS = 8 / WG_Y im2col columns at every row of the K tile.
 const ROWS = 8u;
 const COLS = 8u;
@@ -29,6 +32,9 @@ override WG_X: u32 = 32u;
 override TILE_K: u32 = 16u;
 override TILE_N = WG_X * COLS;
 override WG_Y: u32 = 8u;
+// With WG_Y = 1 only: each invocation reads the A tile (weights or gradients) itself instead of staging it in
+// workgroup memory, so a K step needs no barrier; its indices depend on the workgroup and loop counters only.
+override PRIVATE_A: bool = false;
 override TILE_M = WG_Y * ROWS;
 override THREADS = WG_X * WG_Y;
 override LOAD_COLS = TILE_N / THREADS;
@@ -136,7 +142,9 @@ fn stage(own: ptr<function, Gathered>, k: u32, q: u32, flat: u32, value: f32) {
 
 // acc[i·COLS/4 + c][j] += Σ_k aTile[k][lid.y·ROWS + i] · bTile[k][lid.x + (4c + j)·WG_X] over the staged tiles:
 // row i, column 4c + j of this invocation's block.
-fn multiply_tiles(acc: ptr<function, array<vec4<f32>, 16>>, own: ptr<function, Gathered>, lid: vec3<u32>) {
+alias PrivateA = array<f32, MAX_TILE_K * ROWS>;
+
+fn multiply_tiles(acc: ptr<function, array<vec4<f32>, 16>>, own: ptr<function, Gathered>, lid: vec3<u32>, ownA: ptr<function, PrivateA>) {
   for (var k = 0u; k < TILE_K; k++) {
     var bv: array<vec4<f32>, COLS / 4u>;
     for (var c = 0u; c < COLS / 4u; c++) {
@@ -148,7 +156,8 @@ fn multiply_tiles(acc: ptr<function, array<vec4<f32>, 16>>, own: ptr<function, G
       }
     }
     for (var i = 0u; i < ROWS; i++) {
-      let av = aTile[k * TILE_M + lid.y * ROWS + i];
+      var av: f32;
+      if (PRIVATE_A) { av = (*ownA)[k * ROWS + i]; } else { av = aTile[k * TILE_M + lid.y * ROWS + i]; }
       for (var c = 0u; c < COLS / 4u; c++) { (*acc)[i * COLS / 4u + c] += av * bv[c]; }
     }
   }
@@ -184,6 +193,7 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 
   var acc: array<vec4<f32>, 16>;
   var own: Gathered;
+  var ownA: PrivateA;
   for (var kz = 0; kz < params.kernel.x; kz++) {
     for (var ky = 0; ky < params.kernel.y; ky++) {
       for (var kx = 0; kx < params.kernel.z; kx++) {
@@ -196,10 +206,20 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
           offset[q] = select(-1, base[q] + flatten(at, params.inSize), base[q] >= 0 && contains(params.inSize, at));
         }
         for (var c0 = 0; c0 < cig; c0 += i32(TILE_K)) {
-          for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
-            let co = origin.x + i32(i % TILE_M);
-            let ci = c0 + i32(i / TILE_M);
-            aTile[i] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
+          if (PRIVATE_A) {
+            for (var k = 0u; k < TILE_K; k++) {
+              for (var r = 0u; r < ROWS; r++) {
+                let co = origin.x + i32(r);
+                let ci = c0 + i32(k);
+                ownA[k * ROWS + r] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
+              }
+            }
+          } else {
+            for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
+              let co = origin.x + i32(i % TILE_M);
+              let ci = c0 + i32(i / TILE_M);
+              aTile[i] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
+            }
           }
           for (var q = 0u; q < LOAD_COLS; q++) {
             let o = offset[q];
@@ -208,9 +228,9 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
               stage(&own, k, q, flat, load_x(o + ci * inVol, o >= 0 && ci < cig));
             }
           }
-          workgroupBarrier();
-          multiply_tiles(&acc, &own, lid);
-          workgroupBarrier();
+          if (!PRIVATE_A) { workgroupBarrier(); }
+          multiply_tiles(&acc, &own, lid, &ownA);
+          if (!PRIVATE_A) { workgroupBarrier(); }
         }
       }
     }
@@ -296,6 +316,7 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 
   var acc: array<vec4<f32>, 16>;
   var own: Gathered;
+  var ownA: PrivateA;
   for (var a = 0; a < count.x; a++) {
     for (var b = 0; b < count.y; b++) {
       for (var c = 0; c < count.z; c++) {
@@ -307,10 +328,20 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
           offset[q] = select(-1, base[q] + flatten(o, params.outSize), base[q] >= 0 && contains(params.outSize, o));
         }
         for (var c0 = 0; c0 < cog; c0 += i32(TILE_K)) {
-          for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
-            let ci = origin.x + i32(i % TILE_M);
-            let co = c0 + i32(i / TILE_M);
-            aTile[i] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
+          if (PRIVATE_A) {
+            for (var k = 0u; k < TILE_K; k++) {
+              for (var r = 0u; r < ROWS; r++) {
+                let ci = origin.x + i32(r);
+                let co = c0 + i32(k);
+                ownA[k * ROWS + r] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
+              }
+            }
+          } else {
+            for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
+              let ci = origin.x + i32(i % TILE_M);
+              let co = c0 + i32(i / TILE_M);
+              aTile[i] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
+            }
           }
           for (var q = 0u; q < LOAD_COLS; q++) {
             let o = offset[q];
@@ -319,9 +350,9 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
               stage(&own, k, q, flat, load_y(o + co * outVol, o >= 0 && co < cog));
             }
           }
-          workgroupBarrier();
-          multiply_tiles(&acc, &own, lid);
-          workgroupBarrier();
+          if (!PRIVATE_A) { workgroupBarrier(); }
+          multiply_tiles(&acc, &own, lid, &ownA);
+          if (!PRIVATE_A) { workgroupBarrier(); }
         }
       }
     }
@@ -376,6 +407,7 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
   var oh = rowStart % params.outSize.y;
   var acc: array<vec4<f32>, 16>;
   var own: Gathered;
+  var ownA: PrivateA;
   for (var row = rowStart; row < rowEnd; row++) {
     // Offset of the input row (n, channel, id, ih) each column reads; -1 where that row is padding.
     var offset: array<i32, MAX_LOAD_COLS>;
@@ -386,10 +418,20 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     }
     let yRow = ((n * params.cout + g * cog) * params.outSize.x + od) * params.outSize.y + oh;
     for (var ow0 = 0; ow0 < outW; ow0 += i32(TILE_K)) {
-      for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
-        let co = origin.x + i32(i % TILE_M);
-        let ow = ow0 + i32(i / TILE_M);
-        aTile[i] = load_y((yRow + co * params.outSize.x * params.outSize.y) * outW + ow, co < cog && ow < outW);
+      if (PRIVATE_A) {
+        for (var k = 0u; k < TILE_K; k++) {
+          for (var r = 0u; r < ROWS; r++) {
+            let co = origin.x + i32(r);
+            let ow = ow0 + i32(k);
+            ownA[k * ROWS + r] = load_y((yRow + co * params.outSize.x * params.outSize.y) * outW + ow, co < cog && ow < outW);
+          }
+        }
+      } else {
+        for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
+          let co = origin.x + i32(i % TILE_M);
+          let ow = ow0 + i32(i / TILE_M);
+          aTile[i] = load_y((yRow + co * params.outSize.x * params.outSize.y) * outW + ow, co < cog && ow < outW);
+        }
       }
       for (var q = 0u; q < LOAD_COLS; q++) {
         let o = offset[q];
@@ -399,9 +441,9 @@ fn conv_weight_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
           stage(&own, k, q, flat, load_x(o + iw, o >= 0 && ow < outW && iw >= 0 && iw < params.inSize.z));
         }
       }
-      workgroupBarrier();
-      multiply_tiles(&acc, &own, lid);
-      workgroupBarrier();
+      if (!PRIVATE_A) { workgroupBarrier(); }
+      multiply_tiles(&acc, &own, lid, &ownA);
+      if (!PRIVATE_A) { workgroupBarrier(); }
     }
     oh++;
     if (oh == params.outSize.y) {
