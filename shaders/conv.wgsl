@@ -163,6 +163,29 @@ fn multiply_tiles(acc: ptr<function, array<vec4<f32>, 16>>, own: ptr<function, G
   }
 }
 
+// The weight tile of one tap, K entries k0 + k by rows row0 + r: w[g·Cout/G + co, ci, tap], the rows being output
+// channels co (conv_forward) or, with rowsAreInputs, input channels ci (conv_transpose). With PRIVATE_A every
+// invocation reads the whole tile into ownA[k·ROWS + r] (the indices depend on the workgroup and loop counters only,
+// so all read the same); otherwise the workgroup shares it out into aTile[k·TILE_M + row].
+fn stage_weights(ownA: ptr<function, PrivateA>, flat: u32, g: i32, cog: i32, cig: i32, taps: i32, tapIndex: i32, row0: i32, k0: i32, rowsAreInputs: bool) {
+  if (PRIVATE_A) {
+    for (var k = 0u; k < TILE_K; k++) {
+      for (var r = 0u; r < ROWS; r++) { (*ownA)[k * ROWS + r] = tap_weight(g, cog, cig, taps, tapIndex, row0 + i32(r), k0 + i32(k), rowsAreInputs); }
+    }
+  } else {
+    for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
+      aTile[i] = tap_weight(g, cog, cig, taps, tapIndex, row0 + i32(i % TILE_M), k0 + i32(i / TILE_M), rowsAreInputs);
+    }
+  }
+}
+
+// w[g·Cout/G + co, ci, tap] (0 past the channels) for a tile's row and K entry (see stage_weights).
+fn tap_weight(g: i32, cog: i32, cig: i32, taps: i32, tapIndex: i32, row: i32, k: i32, rowsAreInputs: bool) -> f32 {
+  let co = select(row, k, rowsAreInputs);
+  let ci = select(k, row, rowsAreInputs);
+  return load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
+}
+
 fn bias_of(channel: i32) -> f32 {
   return select(0.0, bias[select(0, channel, params.hasBias != 0)], params.hasBias != 0);
 }
@@ -206,21 +229,7 @@ fn conv_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
           offset[q] = select(-1, base[q] + flatten(at, params.inSize), base[q] >= 0 && contains(params.inSize, at));
         }
         for (var c0 = 0; c0 < cig; c0 += i32(TILE_K)) {
-          if (PRIVATE_A) {
-            for (var k = 0u; k < TILE_K; k++) {
-              for (var r = 0u; r < ROWS; r++) {
-                let co = origin.x + i32(r);
-                let ci = c0 + i32(k);
-                ownA[k * ROWS + r] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
-              }
-            }
-          } else {
-            for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
-              let co = origin.x + i32(i % TILE_M);
-              let ci = c0 + i32(i / TILE_M);
-              aTile[i] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
-            }
-          }
+          stage_weights(&ownA, flat, g, cog, cig, taps, tapIndex, origin.x, c0, false);
           for (var q = 0u; q < LOAD_COLS; q++) {
             let o = offset[q];
             for (var k = 0u; k < TILE_K; k++) {
@@ -328,21 +337,7 @@ fn conv_transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
           offset[q] = select(-1, base[q] + flatten(o, params.outSize), base[q] >= 0 && contains(params.outSize, o));
         }
         for (var c0 = 0; c0 < cog; c0 += i32(TILE_K)) {
-          if (PRIVATE_A) {
-            for (var k = 0u; k < TILE_K; k++) {
-              for (var r = 0u; r < ROWS; r++) {
-                let ci = origin.x + i32(r);
-                let co = c0 + i32(k);
-                ownA[k * ROWS + r] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
-              }
-            }
-          } else {
-            for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
-              let ci = origin.x + i32(i % TILE_M);
-              let co = c0 + i32(i / TILE_M);
-              aTile[i] = load_w(((g * cog + co) * cig + ci) * taps + tapIndex, co < cog && ci < cig);
-            }
-          }
+          stage_weights(&ownA, flat, g, cog, cig, taps, tapIndex, origin.x, c0, true);
           for (var q = 0u; q < LOAD_COLS; q++) {
             let o = offset[q];
             for (var k = 0u; k < TILE_K; k++) {
