@@ -258,6 +258,25 @@ describe('a schedule fitted to the time limit', () => {
     model.dispose();
   });
 
+  it('ends at its fitted last step on a machine that speeds up, instead of stretching a finished schedule', async () => {
+    // From step 31 a step takes 0.25 s: each refit lengthens the schedule, and the run reaches its last step with
+    // time to spare. It must end there: a refit at the last step would stretch a schedule already at its end value
+    // (the DSB2018 EmbedSeg run of 2026-12-04 went on for 500 steps at learning rate 0).
+    const e = await testEngine();
+    const model = makeModel(e);
+    const run = clocked(e, 250);
+    const trainer = new Trainer(model, { ...fitOptions, logEvery: 1 });
+    const result = await trainer.run(run.hooks, { maxMinutes: 1, fitSchedule: true });
+    const fits = scheduleEvents(run.events);
+    expect(fits.length).toBeGreaterThan(1);
+    expect(fits.every((ev) => ev.steps > ev.step + 1)).toBe(true);
+    expect(result).toMatchObject({ reason: 'done', state: { step: fits.at(-1)!.steps } });
+    const lrs = stepEvents(run.events).map((ev) => ev.lr);
+    for (let i = 1; i < lrs.length; i++) expect(lrs[i]).toBeLessThan(lrs[i - 1]);
+    expect(trainer.lrAt(result.state.step)).toBeCloseTo(fitOptions.lrMin, 12);
+    model.dispose();
+  });
+
   it('is kept by a resumed run, which ends with the parameters of the uninterrupted one', async () => {
     const e = await testEngine();
     const whole = makeModel(e);

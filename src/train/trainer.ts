@@ -283,10 +283,11 @@ export class Trainer {
           if (stop) return stop;
         }
         // Refitted after each validation, before the save (its time as the last one took), so that the checkpoint holds
-        // the schedule it continues.
+        // the schedule it continues; not at the last step, where the schedule has reached its end value and the run
+        // ends (stretching it then would add steps at that value).
         const validated = pace && validateNow ? now() : time;
         if (pace && validateNow && hooks.validate) pace.validateMs = validated - time;
-        if (pace && pace.stepMs !== null && validateNow && !outOfTime) {
+        if (pace && pace.stepMs !== null && validateNow && !outOfTime && step + 1 < steps) {
           this.fit(pace.measure(step + 1, time), limitMs - (validated - started) - pace.saveMs, maxMinutes, hooks);
         }
         addTime();
