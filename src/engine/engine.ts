@@ -108,12 +108,16 @@ export class Engine {
 
   /**
    * Whether the adapter runs kernels on the CPU (lavapipe/llvmpipe, SwiftShader, WARP): there a workgroup is one
-   * thread and its invocations SIMD lanes, so kernels that pick a layout per adapter (src/kernels/reduce.ts) take
+   * thread and its invocations SIMD lanes, so kernels that pick a layout per adapter (conv, reduce, softmax) take
    * the CPU's.
    */
   get cpuAdapter(): boolean {
-    return this.adapter.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|\bwarp\b/i.test(this.adapterName);
+    // Asked at every convolution, reduction and softmax dispatch: the adapter does not change, so it is worked out once.
+    this.isCpuAdapter ??= this.adapter.architecture === 'software' || /llvmpipe|lavapipe|swiftshader|\bwarp\b/i.test(this.adapterName);
+    return this.isCpuAdapter;
   }
+
+  private isCpuAdapter: boolean | undefined;
 
   // ---- tensors -------------------------------------------------------------------------------------------------
 
