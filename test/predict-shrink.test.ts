@@ -97,8 +97,11 @@ describe('tiles shrunk to the adapter', () => {
     const model = new BudgetModel(e, 150 * 150, 'memory');
     const shrunk: [number[], string][] = [];
     await predictImage(e, model, { data, shape, spacing: [1, 1] }, { onTileShrink: (tile, reason) => shrunk.push([tile, reason]) });
-    // 512² → 360² (half the area, rounded down to the size multiple 4) → 252² → 176² → 124², the first that fits.
-    expect(shrunk.map(([tile]) => tile)).toEqual([[360, 360], [252, 252], [176, 176], [124, 124]]);
+    // The default 512² tile is the whole 300×260 image, and the halving starts from that tile (not from 512², which
+    // would retry the same 300×260 tile): 300×260 → 212×180 (half the area, rounded down to the size multiple 4) →
+    // 148×124, the first that fits.
+    expect(shrunk.map(([tile]) => tile)).toEqual([[212, 180], [148, 124]]);
+    expect(model.tiles[0]).toEqual([148, 124]);
     expect(shrunk[0][1]).toMatch(/out of GPU memory$/);
     expect(model.tiles.every(([h, w]) => h * w <= 150 * 150)).toBe(true);
     const image = e.tensor(data, [1, ...shape]);

@@ -81,6 +81,8 @@ export async function predictOutputs(e: Engine, model: InstanceModel, image: Ima
   // tiles the device ran out of memory for are halved in volume (the free buffers are released first: one created
   // while the device was out of memory is unusable); the image is then tried again, unless the caller chose the
   // tile size.
+  // The shrinking starts from the tile that failed (the default clamped to the image, say), and stops with the error
+  // when the margins allow no smaller tile.
   let tileSize = options.tileSize;
   for (;;) {
     try {
@@ -89,14 +91,43 @@ export async function predictOutputs(e: Engine, model: InstanceModel, image: Ima
       if (!(err instanceof BufferLimitError || err instanceof OutOfMemoryError) || options.tileSize !== undefined) throw err;
       if (err instanceof OutOfMemoryError) e.pool.trim();
       const ndim = model.ndim;
-      const current = perAxis(tileSize ?? (ndim === 2 ? 512 : [64, 256, 256]), ndim, 'tileSize');
+      const current = tileShape(model, image.shape.slice(1), tileSize, options.overlap, false);
       const factor = err instanceof BufferLimitError ? Math.pow((1.1 * err.bytes) / err.limit, 1 / ndim) : Math.pow(2, 1 / ndim);
       const smaller = current.map((t, k) => Math.max(model.sizeMultiple[k], Math.floor(t / factor / model.sizeMultiple[k]) * model.sizeMultiple[k]));
-      if (smaller.every((t, k) => t >= current[k])) throw err;
-      options.onTileShrink?.(smaller, err.message);
-      tileSize = smaller;
+      const next = tileShape(model, image.shape.slice(1), smaller, options.overlap, false);
+      if (next.every((t, k) => t >= current[k])) throw err;
+      options.onTileShrink?.(next, err.message);
+      tileSize = next;
     }
   }
+}
+
+/** The margins of a tile, per axis: the overlap (default the model's tileMargin), plus one output pixel's worth with an output stride. */
+function tileMargins(model: InstanceModel, overlap: PredictOptions['overlap']): number[] {
+  const stride = model.outputStride ?? model.sizeMultiple.map(() => 1);
+  // Margins grow by one output pixel where keep bounds are rounded to the output grid, so the full margin remains.
+  return perAxis(overlap ?? model.tileMargin, model.ndim, 'overlap').map((m, k) => m + (stride[k] > 1 ? stride[k] : 0));
+}
+
+/**
+ * The tile a prediction of an image of `size` uses for `tileSize` (default 512², or 64×256² in 3D): rounded down to the
+ * size multiple, at most the padded image, and at least twice the margins plus one multiple (raised to that, unless
+ * `explicit`: a tile size the caller chose that is too small is an error).
+ */
+function tileShape(model: InstanceModel, size: readonly number[], tileSize: PredictOptions['tileSize'], overlap: PredictOptions['overlap'], explicit: boolean): number[] {
+  const multiple = model.sizeMultiple;
+  const margin = tileMargins(model, overlap);
+  return perAxis(tileSize ?? (model.ndim === 2 ? 512 : [64, 256, 256]), model.ndim, 'tileSize').map((t, k) => {
+    const padded = Math.ceil(size[k] / multiple[k]) * multiple[k];
+    const smallest = (Math.ceil((2 * margin[k]) / multiple[k]) + 1) * multiple[k];
+    const rounded = Math.floor(t / multiple[k]) * multiple[k];
+    if (rounded >= padded) return padded;
+    if (rounded < smallest) {
+      if (explicit) throw new Error(`predictImage: tileSize ${t} on axis ${k} is too small for margins of ${margin[k]} (size multiple ${multiple[k]}); use at least ${smallest}`);
+      return Math.min(smallest, padded);
+    }
+    return rounded;
+  });
 }
 
 /** With `chosen` the tile size is the pipeline's own (default or shrunk): one too small for the margins is raised, not refused. */
@@ -109,23 +140,10 @@ async function predictTiled(e: Engine, model: InstanceModel, image: ImageVolume,
   const stride = [...(model.outputStride ?? multiple.map(() => 1))];
   const bad = stride.findIndex((st, k) => !(Number.isInteger(st) && st >= 1 && multiple[k] % st === 0));
   if (bad >= 0) throw new Error(`predictImage: ${model.kind}'s output stride [${stride.join(', ')}] must divide its size multiple [${multiple.join(', ')}] on every axis`);
-  // Margins grow by one output pixel where keep bounds are rounded to the output grid, so the full margin remains.
-  const margin = perAxis(options.overlap ?? model.tileMargin, ndim, 'overlap').map((m, k) => m + (stride[k] > 1 ? stride[k] : 0));
+  const margin = tileMargins(model, options.overlap);
   const batch = options.batch ?? 1;
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`predictImage: batch must be a positive integer, got ${batch}`);
-  const explicit = options.tileSize !== undefined && !chosen;
-  const requested = perAxis(options.tileSize ?? (ndim === 2 ? 512 : [64, 256, 256]), ndim, 'tileSize');
-  const tile = requested.map((t, k) => {
-    const padded = Math.ceil(size[k] / multiple[k]) * multiple[k];
-    const smallest = (Math.ceil((2 * margin[k]) / multiple[k]) + 1) * multiple[k];
-    const rounded = Math.floor(t / multiple[k]) * multiple[k];
-    if (rounded >= padded) return padded;
-    if (rounded < smallest) {
-      if (explicit) throw new Error(`predictImage: tileSize ${t} on axis ${k} is too small for margins of ${margin[k]} (size multiple ${multiple[k]}); use at least ${smallest}`);
-      return Math.min(smallest, padded);
-    }
-    return rounded;
-  });
+  const tile = tileShape(model, size, options.tileSize, options.overlap, options.tileSize !== undefined && !chosen);
   const spans = size.map((s, k) => planTiles(s, tile[k], margin[k], multiple[k], stride[k]));
   const tiles = cartesian(spans);
   const outTile = tile.map((t, k) => t / stride[k]);
