@@ -16,7 +16,9 @@ export async function loadPeer(gpu: GPU): Promise<TF> {
 /** A peer runner: `op` builds one execution from tensors made once by `setup`. */
 export function peerRunner<T>(tf: TF, setup: () => T, op: (inputs: T) => unknown): Runner {
   const inputs = setup();
-  const backend = tf.backend() as unknown as { endComputePassEncoder(): void; submitQueue(): void; device: GPUDevice };
+  const backend = tf.backend() as unknown as {
+    commandEncoder: GPUCommandEncoder | null; endComputePassEncoder(): void; submitQueue(): void; device: GPUDevice;
+  };
   return {
     run: () => {
       tf.tidy(() => {
@@ -24,9 +26,12 @@ export function peerRunner<T>(tf: TF, setup: () => T, op: (inputs: T) => unknown
       });
     },
     sync: async () => {
-      // What tfjs does before its own submits: a pass left open invalidates the command buffer.
-      backend.endComputePassEncoder();
-      backend.submitQueue();
+      // What tfjs does before its own submits: a pass left open invalidates the command buffer. tfjs submits by itself
+      // every few dispatches (and leaves no encoder then), so there may be nothing left to submit.
+      if (backend.commandEncoder) {
+        backend.endComputePassEncoder();
+        backend.submitQueue();
+      }
       await backend.device.queue.onSubmittedWorkDone();
     },
     dispose: () => tf.dispose(inputs as never),

@@ -1,0 +1,43 @@
+#!/bin/bash
+# Run on a lent NVIDIA machine from the repository root, with .dev and .gl carried (scripts/device/bundle.sh makes
+# them): unpacks node and Dawn, checks for an NVIDIA adapter, runs the kernel benchmark (ours vs tfjs) and the
+# PatchPerPix assembly benchmark, then four DSB2018 trainings side by side for MIN minutes (default 5). Everything
+# lands in $OUT as it is made (8 files at most come back). NOCHECK=1 runs it on any adapter, without the .gl step.
+set -u
+MIN=${MIN:-5}; T0=$(date +%s); OUT=${OUT:-/tmp/out}; mkdir -p $OUT
+el(){ echo "[$(( $(date +%s)-T0 ))s] $*"; }
+if [ -z "${NOCHECK:-}" ] && [ -d .gl ]; then for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; fi
+cd .dev
+if [ -f node.xz ] && ! [ -x node ]; then
+python3 -c "
+import lzma,shutil
+for a,b in [('node.xz','node'),('dawn.node.xz','node_modules/webgpu/dist/linux-x64/dawn.node')]:
+    shutil.copyfileobj(lzma.open(a),open(b,'wb'))"
+chmod +x node; fi
+export PATH=$PWD:$PATH
+el "node $(node --version)"; nvidia-smi --query-gpu=name,driver_version,clocks.sm,memory.total --format=csv,noheader 2>&1
+probe(){ timeout 60 node -e "import('webgpu').then(async({create,globals})=>{Object.assign(globalThis,globals);const g=create([]);const a=await g.requestAdapter({powerPreference:'high-performance'});console.log(a?JSON.stringify({vendor:a.info.vendor,arch:a.info.architecture,device:a.info.device,desc:a.info.description}):'NO ADAPTER');process.exit(0)})" 2>&1 | grep -v "^Warning" | tail -3; }
+P=$(probe); echo "$P"
+if [ -z "${NOCHECK:-}" ] && ! echo "$P" | grep -qi nvidia; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+  P=$(probe); echo "retry: $P"; ls /usr/local/nvidia/share/vulkan/icd.d/ /usr/share/vulkan/icd.d/ 2>&1
+fi
+[ -n "${NOCHECK:-}" ] || echo "$P" | grep -qi nvidia || { el "no NVIDIA adapter; stopping"; exit 3; }
+el "bench"
+timeout ${BENCH_S:-100} node bench.mjs --out $OUT/bench-h200.json > $OUT/bench.log 2>&1; el "bench rc $?"; grep -v "^Warning" $OUT/bench.log | tail -40
+el "assembly"
+timeout ${ASM_S:-40} node assembly.mjs --out $OUT/assembly-h200.json > $OUT/assembly.log 2>&1; el "assembly rc $?"; tail -15 $OUT/assembly.log
+el "training"
+mkdir -p runs
+train(){ n=$1; shift; timeout $(( MIN*60 + 75 )) node wgseg.mjs train --data data --out runs/$n --max-minutes $MIN --fit-schedule --seed 1 "$@" > runs/$n.log 2>&1; echo "$n rc $?" >> runs/rc.txt; }
+train es-wide --model embedseg --preset small --config ../configs/embedseg-dsb2018-gpu.json &
+train es-paper --model embedseg --preset paper --config ../configs/embedseg-dsb2018-paper-gpu.json &
+train rd-small --model rdcnet --preset small --config ../configs/rdcnet-dsb2018-gpu.json &
+train rd-paper --model rdcnet --preset paper --config ../configs/rdcnet-dsb2018-gpu.json --batch 3 &
+sleep 60; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
+wait; el "trained"; cat runs/rc.txt
+for n in es-wide es-paper rd-small rd-paper; do
+  echo "== $n"; grep -v "^Warning" runs/$n.log | grep -iv "progress" | tail -8
+  tar cf $OUT/$n.tar -C runs $n/config.json $n/state.json $n/best.safetensors $n.log 2>/dev/null
+done
+ls -la $OUT; el done
