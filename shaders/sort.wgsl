@@ -233,3 +233,53 @@ fn sort_global(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     workIndices[b] = indexA;
   }
 }
+
+// CPU adapters (lavapipe runs a workgroup's invocations in turn on one thread, so every barrier of the network above
+// costs a pass over the workgroup): one invocation sorts one row with no barrier, by a bottom-up merge sort that
+// ping-pongs between the two halves of the bank arrays ([2, rows, cols]: half 0 at offset 0, half 1 at rows·cols).
+// Each merge step writes one output element from the heads of its two runs, taking the left one on equal keys, which
+// keeps the sort stable (equal keys in column order, as the tie-break on the index does above); every read is
+// clamped inside the row, so the loop has no data-dependent trip count.
+@group(0) @binding(4) var<storage, read_write> bankKeys: array<u32>;
+@group(0) @binding(5) var<storage, read_write> bankIndices: array<u32>;
+
+override SERIAL_ROWS: u32 = 1u;
+
+@compute @workgroup_size(SERIAL_ROWS)
+fn sort_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = gid.x + gid.y * nwg.x * SERIAL_ROWS;
+  if (row >= sortParams.rows) { return; }
+  let n = sortParams.cols;
+  let half = sortParams.rows * n;
+  let base = row * n;
+  for (var c = 0u; c < n; c++) {
+    bankKeys[base + c] = sortable(keys[base + c]);
+    bankIndices[base + c] = c;
+  }
+  var src = 0u;
+  for (var width = 1u; width < n; width <<= 1u) {
+    let dst = half - src;
+    for (var start = 0u; start < n; start += 2u * width) {
+      let mid = min(start + width, n);
+      let end = min(start + 2u * width, n);
+      var i = start;
+      var j = mid;
+      for (var out = start; out < end; out++) {
+        let a = src + base + min(i, mid - 1u);
+        let b = src + base + min(j, end - 1u);
+        let keyA = bankKeys[a];
+        let keyB = bankKeys[b];
+        let left = (i < mid) & ((j >= end) | (keyA <= keyB));
+        bankKeys[dst + base + out] = select(keyB, keyA, left);
+        bankIndices[dst + base + out] = select(bankIndices[b], bankIndices[a], left);
+        i += select(0u, 1u, left);
+        j += select(1u, 0u, left);
+      }
+    }
+    src = dst;
+  }
+  for (var c = 0u; c < n; c++) {
+    workKeys[base + c] = float_bits(bankKeys[src + base + c]);
+    workIndices[base + c] = bankIndices[src + base + c];
+  }
+}

@@ -1,5 +1,5 @@
 // Row-wise sort (shaders/sort.wgsl): a bitonic network per row, the short strides in workgroup memory and the long
-// ones as global passes, all rows in the same dispatches.
+// ones as global passes, all rows in the same dispatches; on CPU adapters a merge sort per invocation instead.
 import type { Tensor } from '../engine/tensor.ts';
 import { shaderConstants } from '../shaders.gen.ts';
 import { expectF32 } from './elementwise.ts';
@@ -10,7 +10,15 @@ const { BLOCK, WORKGROUP_SIZE } = shaderConstants.sort;
 export interface SortOptions {
   /** Largest first (default false: smallest first). */
   descending?: boolean;
+  /**
+   * 'network': the bitonic network, for GPUs; 'serial': one invocation per row merge-sorts it, without barriers, for
+   * CPU adapters (lavapipe), which run a workgroup's invocations in turn. Default: by the adapter. Same results.
+   */
+  method?: 'network' | 'serial';
 }
+
+/** Rows per workgroup of the serial sort: lavapipe runs a workgroup's invocations in SIMD lanes. */
+const SERIAL_ROWS = 4;
 
 export interface SortedRows {
   /** [R, P] f32: each row of the keys in order. */
@@ -31,6 +39,13 @@ export function sortRows(keys: Tensor, options: SortOptions = {}): SortedRows {
   const values = e.empty(keys.shape);
   const indices = e.empty(keys.shape, 'i32');
   if (keys.size === 0) return { values, indices };
+
+  const method = options.method ?? (e.cpuAdapter ? 'serial' : 'network');
+  if (method !== 'serial' && method !== 'network') throw new Error(`sortRows: method must be 'network' or 'serial', got ${JSON.stringify(method)}`);
+  if (method === 'serial' && 2 * keys.size * 4 <= e.device.limits.maxStorageBufferBindingSize) {
+    sortSerial(keys, values, indices, options.descending ?? false);
+    return { values, indices };
+  }
 
   const padded = 2 ** Math.ceil(Math.log2(cols));
   const segment = Math.min(padded, BLOCK);
@@ -60,4 +75,20 @@ export function sortRows(keys: Tensor, options: SortOptions = {}): SortedRows {
   workKeys.dispose();
   workIndices.dispose();
   return { values, indices };
+}
+
+/** The serial path: merge sort per row through two [2, rows, cols] bank arrays, then the outputs written. */
+function sortSerial(keys: Tensor, values: Tensor, indices: Tensor, descending: boolean): void {
+  const e = keys.engine;
+  const [rows, cols] = keys.shape;
+  const bankKeys = e.empty([2, rows, cols], 'u32');
+  const bankIndices = e.empty([2, rows, cols], 'u32');
+  const workKeys = e.view(values, keys.shape, 0, 'u32');
+  const workIndices = e.view(indices, keys.shape, 0, 'u32');
+  const sortParams = { rows, cols, segment: 0, segmentLog: 0, segmentsPerRow: 0, k: 0, j: 0, flip: 0, halfLog: 0, descending: descending ? 1 : 0, finish: 1 };
+  e.dispatch({
+    shader: 'sort', entry: 'sort_serial', label: 'sortRows.serial', constants: { SERIAL_ROWS },
+    bindings: { keys, workKeys, workIndices, bankKeys, bankIndices, sortParams }, workgroups: e.groups1D(rows, SERIAL_ROWS),
+  });
+  for (const t of [bankKeys, bankIndices, workKeys, workIndices]) t.dispose();
 }

@@ -1,4 +1,5 @@
-// sortRows against a stable JavaScript sort of every row: values, indices, ties, NaNs, short and long rows.
+// sortRows against a stable JavaScript sort of every row: values, indices, ties, NaNs, short and long rows, by both
+// methods (the bitonic network and the per-row merge sort of CPU adapters) whatever the adapter.
 import { type Engine, sortRows } from '../../src/index.ts';
 import { rng, uniform } from '../support/check.ts';
 import { expect } from '../support/expect.ts';
@@ -24,9 +25,9 @@ function referenceOrder(keys: Float32Array, rows: number, cols: number, descendi
 }
 
 /** Sorts on the GPU and compares with the reference; returns the first mismatch or null. */
-async function sortAndCompare(e: Engine, keys: Float32Array, rows: number, cols: number, descending: boolean): Promise<string | null> {
+async function sortAndCompare(e: Engine, keys: Float32Array, rows: number, cols: number, descending: boolean, method: SortMethod): Promise<string | null> {
   const scope = e.beginScope();
-  const { values, indices } = sortRows(e.tensor(keys, [rows, cols]), { descending });
+  const { values, indices } = sortRows(e.tensor(keys, [rows, cols]), { descending, method });
   const v = (await values.data()) as Float32Array;
   const ix = (await indices.data()) as Int32Array;
   scope.end();
@@ -47,6 +48,9 @@ async function sortAndCompare(e: Engine, keys: Float32Array, rows: number, cols:
   return null;
 }
 
+type SortMethod = 'network' | 'serial';
+const methods: SortMethod[] = ['network', 'serial'];
+
 function randomKeys(n: number, seed: number, distinct: number | null = null): Float32Array {
   const rand = rng(seed);
   const x = Float32Array.from(uniform(n, rand, -100, 100));
@@ -59,38 +63,40 @@ describe('sortRows', () => {
   const shapes: [number, number][] = [
     [1, 1], [3, 1], [1, 2], [5, 7], [4, 100], [37, 33], [2, 2048], [3, 2049], [2, 5000], [1, 8192], [3, 12345],
   ];
-  for (const [rows, cols] of shapes) {
-    for (const descending of [false, true]) {
-      it(`[${rows}, ${cols}] ${descending ? 'descending' : 'ascending'}`, async (e) => {
-        expect(await sortAndCompare(e, randomKeys(rows * cols, rows * 7919 + cols), rows, cols, descending)).toBeNull();
-      });
+  for (const method of methods) {
+    for (const [rows, cols] of shapes) {
+      for (const descending of [false, true]) {
+        it(`${method}: [${rows}, ${cols}] ${descending ? 'descending' : 'ascending'}`, async (e) => {
+          expect(await sortAndCompare(e, randomKeys(rows * cols, rows * 7919 + cols), rows, cols, descending, method)).toBeNull();
+        });
+      }
     }
+
+    it(`${method}: ties keep their column order (stable) and lose no element`, async (e) => {
+      expect(await sortAndCompare(e, randomKeys(6 * 3000, 5, 7), 6, 3000, false, method)).toBeNull();
+      expect(await sortAndCompare(e, randomKeys(50 * 40, 6, 3), 50, 40, true, method)).toBeNull();
+      expect(await sortAndCompare(e, new Float32Array(4 * 5000).fill(1.5), 4, 5000, true, method)).toBeNull();
+    });
+
+    it(`${method}: NaNs come last in either order; infinities and zeros sort by value`, async (e) => {
+      const keys = Float32Array.from([3, NaN, -Infinity, 0, Infinity, NaN, -2, 1e-30, -1e-30, 7]);
+      for (const descending of [false, true]) {
+        expect(await sortAndCompare(e, keys, 1, keys.length, descending, method)).toBeNull();
+        const big = randomKeys(3000, 9);
+        for (let i = 0; i < big.length; i += 17) big[i] = NaN;
+        expect(await sortAndCompare(e, big, 1, big.length, descending, method)).toBeNull();
+      }
+    });
+
+    it(`${method}: many short rows in one dispatch`, async (e) => {
+      expect(await sortAndCompare(e, randomKeys(3000 * 5, 11), 3000, 5, true, method)).toBeNull();
+    });
+
+    it(`${method}: a long row (300k) and several long rows`, async (e) => {
+      expect(await sortAndCompare(e, randomKeys(300_000, 12), 1, 300_000, true, method)).toBeNull();
+      expect(await sortAndCompare(e, randomKeys(4 * 40_000, 13), 4, 40_000, false, method)).toBeNull();
+    });
   }
-
-  it('ties keep their column order (stable) and lose no element', async (e) => {
-    expect(await sortAndCompare(e, randomKeys(6 * 3000, 5, 7), 6, 3000, false)).toBeNull();
-    expect(await sortAndCompare(e, randomKeys(50 * 40, 6, 3), 50, 40, true)).toBeNull();
-    expect(await sortAndCompare(e, new Float32Array(4 * 5000).fill(1.5), 4, 5000, true)).toBeNull();
-  });
-
-  it('NaNs come last in either order; infinities and zeros sort by value', async (e) => {
-    const keys = Float32Array.from([3, NaN, -Infinity, 0, Infinity, NaN, -2, 1e-30, -1e-30, 7]);
-    for (const descending of [false, true]) {
-      expect(await sortAndCompare(e, keys, 1, keys.length, descending)).toBeNull();
-      const big = randomKeys(3000, 9);
-      for (let i = 0; i < big.length; i += 17) big[i] = NaN;
-      expect(await sortAndCompare(e, big, 1, big.length, descending)).toBeNull();
-    }
-  });
-
-  it('many short rows in one dispatch', async (e) => {
-    expect(await sortAndCompare(e, randomKeys(3000 * 5, 11), 3000, 5, true)).toBeNull();
-  });
-
-  it('a long row (300k) and several long rows', async (e) => {
-    expect(await sortAndCompare(e, randomKeys(300_000, 12), 1, 300_000, true)).toBeNull();
-    expect(await sortAndCompare(e, randomKeys(4 * 40_000, 13), 4, 40_000, false)).toBeNull();
-  });
 
   it('the hand case', async (e) => {
     const { values, indices } = sortRows(e.tensor([0.5, -1, 2, 0.5, 0, 9, 8, 7], [2, 4]), { descending: true });
@@ -105,6 +111,9 @@ describe('sortRows', () => {
     expect(() => sortRows(ints)).toThrow('sortRows: keys must be f32, got i32 [2, 2]');
     const cube = e.zeros([2, 2, 2]);
     expect(() => sortRows(cube)).toThrow('sortRows: keys must be [rows, cols], got [2, 2, 2]');
+    const keys = e.zeros([2, 2]);
+    expect(() => sortRows(keys, { method: 'quick' as never })).toThrow(`sortRows: method must be 'network' or 'serial', got "quick"`);
+    keys.dispose();
     ints.dispose();
     cube.dispose();
   });
