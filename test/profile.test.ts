@@ -20,6 +20,10 @@ describe('wgseg train --profile', () => {
     expect(r.stderr).toContain('profiling 2 step(s) of tiny (default): batch 2 of [128, 128]');
     const [summary] = r.stdout.split('\n');
     expect(summary).toMatch(/^per step \(mean of 2 after a first one\): wall [\d.]+ ms, GPU [\d.]+ ms, GPU idle \d+% of the wall time, \d+ dispatches, [\d.]+ submits$/);
+    // Its flops, by hand: a 1×1 conv of 1 to 1 channel on 2 × 128² pixels is 2 · 2 · 128² = 65 536 flops, done by the
+    // forward and the weight gradient (the images need no gradient): 131 072 per step. Then the rate against the
+    // 1024³ matmul measured in the same run.
+    expect(r.stdout).toMatch(/\nflops per step \(convolutions and matmuls, 2 per multiply-add\): 0\.000131 GFLOP; over the wall time [\d.]+ GFLOP\/s \(\d+% of the matmul ceiling, [\d.]+ GFLOP\/s\), over the GPU time [\d.]+ GFLOP\/s\n/);
     // The tiny model's step: its 1x1 conv, forward and both gradients, among the kernels.
     expect(r.stdout).toContain('| op family | GPU ms per step | share | dispatches per step |');
     expect(r.stdout).toMatch(/\n\| conv \| [\d.]+ \| [\d.]+% \| 1 \|/);

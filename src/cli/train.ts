@@ -7,7 +7,7 @@ import { decodeSafetensors } from '../train/checkpoint.ts';
 import { RunFolder } from '../train/checkpoint-node.ts';
 import { hasSplit, loadSplit } from '../train/dataset-node.ts';
 import { DataError } from '../train/io-node.ts';
-import { formatProfile, profileSteps } from '../train/profile.ts';
+import { formatProfile, matmulCeiling, profileSteps } from '../train/profile.ts';
 import { checkConfigFile, newRunConfig, patchSize, prepareSamples, resumedRunConfig, trainRun, type ConfigFile, type InitSource, type RunConfig } from '../train/run.ts';
 import { holdOut } from '../train/split.ts';
 import type { TrainState } from '../train/trainer.ts';
@@ -49,7 +49,8 @@ keeps RUN/{config.json, last.safetensors, best.safetensors, optimizer.safetensor
                      a shipped model in pretrained/), with FROM's model config and normalization, a fresh optimizer
                      and step 0; --preset and a config "model" section are refused (the weights fix the model)
   --profile N        profile N training steps (after one that compiles the pipelines) instead of training: wall and GPU
-                     time per step, the GPU's idle share, dispatches and submits, GPU time by op family and kernel
+                     time per step, the GPU's idle share, dispatches and submits, the step's GFLOP/s (convolutions and
+                     matmuls) against a 1024³ matmul timed in the same run, GPU time by op family and kernel
                      (timestamp queries); nothing is written, --out is not needed
   --no-tune          keep the config's postprocessing parameters; by default, when training ends, every combination
                      of the model's candidates (RDCNet: votingWindow, minCount) is scored on the validation images
@@ -212,7 +213,8 @@ async function profile(values: Values, ctx: Context): Promise<number> {
     const sized: RunConfig = { ...run, data: { ...run.data, patchSize: patchSize(run, model.ndim, model.sizeMultiple) } };
     const train = prepareSamples(samples.train, sized, flagNames);
     ctx.stderr.write(`profiling ${steps} step(s) of ${run.model.kind}${run.model.preset ? ` (${run.model.preset})` : ''}: batch ${sized.train.batchSize} of [${sized.data.patchSize.join(', ')}] on ${e.adapterName}\n`);
-    ctx.stdout.write(formatProfile(await profileSteps(e, model, sized, train, steps)));
+    const profile = await profileSteps(e, model, sized, train, steps);
+    ctx.stdout.write(formatProfile(profile, 15, await matmulCeiling(e)));
     return 0;
   } finally {
     model.dispose();

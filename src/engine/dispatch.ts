@@ -27,6 +27,11 @@ export interface DispatchSpec {
   workgroups: Workgroups;
   /** Name shown in profiles; defaults to shader.entry. */
   label?: string;
+  /**
+   * The floating-point operations the dispatch does (2 per multiply-add, padding taps included), for profiles'
+   * GFLOP/s; declared by the convolution family and matmul, which do nearly all of a step's arithmetic.
+   */
+  flops?: number;
 }
 
 interface Pipeline {
@@ -38,6 +43,8 @@ interface Pipeline {
 export interface KernelTiming {
   label: string;
   ms: number;
+  /** The dispatch's declared flops, 0 where it declares none. */
+  flops: number;
 }
 
 /** Dispatches per command buffer before an automatic submit (bounds the uniform arena and the query set). */
@@ -75,7 +82,7 @@ export class Dispatcher {
   private readonly arenaView: DataView;
   private arenaUsed = 0;
   /** Set while profiling: one pass per dispatch with timestamps. */
-  private profiling: { querySet: GPUQuerySet; labels: string[] } | null = null;
+  private profiling: { querySet: GPUQuerySet; labels: { label: string; flops: number }[] } | null = null;
   private pendingTimings: Promise<KernelTiming[]>[] = [];
   private readonly deferred: Promise<Error | null>[] = [];
   submits = 0;
@@ -168,7 +175,7 @@ export class Dispatcher {
 
     const bindGroup = this.device.createBindGroup({ layout, entries });
     const label = spec.label ?? `${spec.shader}.${entry}`;
-    const pass = this.beginPass(label);
+    const pass = this.beginPass(label, spec.flops ?? 0);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
@@ -271,12 +278,12 @@ export class Dispatcher {
     return p;
   }
 
-  private beginPass(label: string): GPUComputePassEncoder {
+  private beginPass(label: string, flops: number): GPUComputePassEncoder {
     if (this.pass) return this.pass;
     if (!this.encoder) this.encoder = this.device.createCommandEncoder();
     if (this.profiling) {
       const i = this.profiling.labels.length;
-      this.profiling.labels.push(label);
+      this.profiling.labels.push({ label, flops });
       this.pass = this.encoder.beginComputePass({
         timestampWrites: { querySet: this.profiling.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
       });
@@ -306,7 +313,7 @@ export class Dispatcher {
       const t = new BigInt64Array(read.getMappedRange().slice(0));
       read.destroy();
       resolve.destroy();
-      return names.map((label, i) => ({ label, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
+      return names.map(({ label, flops }, i) => ({ label, flops, ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6 }));
     };
   }
 }

@@ -115,6 +115,14 @@ function geometry(
   };
 }
 
+/**
+ * The nominal flops of the convolution `geo` (2 per multiply-add, padding taps included): its forward, its input
+ * gradient and its weight gradient each do this many.
+ */
+function convFlops(geo: Geometry): number {
+  return 2 * geo.batch * geo.cout * volume(geo.outSize) * (geo.cin / geo.group) * volume(geo.kernel);
+}
+
 function params(geo: Geometry, hasBias: boolean, mTiles: number, splits = 1, rowsPerSplit = 0) {
   return {
     batch: geo.batch, group: geo.group, cin: geo.cin, cout: geo.cout, inSize: geo.inSize, outSize: geo.outSize,
@@ -151,7 +159,7 @@ function convForward(geo: Geometry, x: Tensor, w: Tensor, b: Tensor | null, labe
   const { constants, mTiles, groups } = tiling(e, geo.cout / geo.group, geo.batch * volume(geo.outSize), geo.group, geo.cin / geo.group);
   // Without a bias another read-only tensor fills the binding; hasBias = 0 keeps the shader from reading it.
   e.dispatch({
-    shader: 'conv', entry: 'conv_forward', label, constants, workgroups: groups,
+    shader: 'conv', entry: 'conv_forward', label, constants, workgroups: groups, flops: convFlops(geo),
     bindings: { x, w, bias: b ?? w, yOut: y, params: params(geo, b !== null, mTiles) },
   });
   return y;
@@ -165,7 +173,7 @@ function convTransposeKernel(geo: Geometry, y: Tensor, w: Tensor, b: Tensor | nu
   const phases = volume(geo.strides);
   const { constants, mTiles, groups } = tiling(e, geo.cin / geo.group, geo.batch * volume(extent), geo.group * phases, geo.cout / geo.group);
   e.dispatch({
-    shader: 'conv', entry: 'conv_transpose', label, constants, workgroups: groups,
+    shader: 'conv', entry: 'conv_transpose', label, constants, workgroups: groups, flops: convFlops(geo),
     bindings: { y, w, bias: b ?? w, xOut: x, params: params(geo, b !== null, mTiles) },
   });
   return x;
@@ -183,7 +191,7 @@ function convWeightGrad(geo: Geometry, x: Tensor, gy: Tensor, label: string): Te
   const used = Math.ceil(rows / rowsPerSplit);
   const out = e.empty(used === 1 ? geo.wShape : [used, ...geo.wShape]);
   e.dispatch({
-    shader: 'conv', entry: 'conv_weight_grad', label, constants, workgroups: [groups[0], groups[1], geo.group * used],
+    shader: 'conv', entry: 'conv_weight_grad', label, constants, workgroups: [groups[0], groups[1], geo.group * used], flops: convFlops(geo),
     bindings: { x, y: gy, wOut: out, params: params(geo, false, mTiles, used, rowsPerSplit) },
   });
   if (used === 1) return out;

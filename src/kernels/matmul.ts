@@ -55,7 +55,7 @@ function matmulKernel(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boo
   const wgX = workgroupSide(N);
   const wgY = workgroupSide(M);
   e.dispatch({
-    shader: 'matmul', entry: 'matmul', label: 'matmul',
+    shader: 'matmul', entry: 'matmul', label: 'matmul', flops: 2 * batchCount * M * N * Ka,
     constants: { TRANSPOSE_A: transposeA ? 1 : 0, TRANSPOSE_B: transposeB ? 1 : 0, WG_X: wgX, WG_Y: wgY },
     bindings: {
       a, b, out,

@@ -1,9 +1,11 @@
 // A profile of whole training steps (pure TypeScript, every runtime): a few steps of a real run's trainer — batch
 // sampling, loss, backward and optimizer, as training runs them — with GPU timestamps around every dispatch. Per step:
 // wall time, GPU time (the sum of the kernels' timestamps), the share of the wall time the GPU is idle, dispatches and
-// submits, and GPU time by op family and by kernel. The first step (pipeline compilation) is left out. Nothing is
-// saved and the model's tensors are restored afterwards.
+// submits, GPU time by op family and by kernel, and the effective GFLOP/s of the step from the flops that the
+// convolution family and matmul declare, next to the adapter's matmul ceiling measured in the same run. The first
+// step (pipeline compilation) is left out. Nothing is saved and the model's tensors are restored afterwards.
 import type { Engine } from '../engine/engine.ts';
+import { matmul } from '../kernels/matmul.ts';
 import type { InstanceModel } from '../models/model.ts';
 import { sampleBatch } from './augment.ts';
 import { modelTensors, readTensors, writeTensors } from './checkpoint.ts';
@@ -15,9 +17,10 @@ export interface KernelProfile {
   /** The dispatch label ("conv.weightGrad", "patchTargets.targets"); the family is what comes before the first dot. */
   label: string;
   family: string;
-  /** GPU milliseconds and dispatches per step. */
+  /** GPU milliseconds, dispatches and declared flops per step. */
   ms: number;
   calls: number;
+  flops: number;
 }
 
 export interface StepProfile {
@@ -29,6 +32,8 @@ export interface StepProfile {
   submits: number;
   /** 1 − GPU time / wall time: the share of a step in which no kernel runs (encoding, uploads, waits). */
   idleShare: number;
+  /** Flops per step that the kernels declare (convolutions and matmuls; other ops count none). */
+  flops: number;
   /** By kernel and by family, most GPU time first. */
   kernels: KernelProfile[];
   families: { family: string; ms: number; calls: number }[];
@@ -66,14 +71,17 @@ export async function profileSteps(e: Engine, model: InstanceModel, run: RunConf
   });
   writeTensors(modelTensors(model), saved, 'the weights before profiling');
   const after = e.stats();
-  const byLabel = new Map<string, { ms: number; calls: number }>();
+  const byLabel = new Map<string, { ms: number; calls: number; flops: number }>();
   for (const t of timings) {
-    const k = byLabel.get(t.label) ?? { ms: 0, calls: 0 };
+    const k = byLabel.get(t.label) ?? { ms: 0, calls: 0, flops: 0 };
     k.ms += t.ms;
     k.calls++;
+    k.flops += t.flops;
     byLabel.set(t.label, k);
   }
-  const kernels = [...byLabel].map(([label, k]) => ({ label, family: label.split('.')[0], ms: k.ms / steps, calls: k.calls / steps })).sort((a, b) => b.ms - a.ms);
+  const kernels = [...byLabel]
+    .map(([label, k]) => ({ label, family: label.split('.')[0], ms: k.ms / steps, calls: k.calls / steps, flops: k.flops / steps }))
+    .sort((a, b) => b.ms - a.ms);
   const byFamily = new Map<string, { ms: number; calls: number }>();
   for (const k of kernels) {
     const f = byFamily.get(k.family) ?? { ms: 0, calls: 0 };
@@ -85,16 +93,42 @@ export async function profileSteps(e: Engine, model: InstanceModel, run: RunConf
   const gpuMs = kernels.reduce((a, k) => a + k.ms, 0);
   return {
     steps, wallMs, gpuMs, dispatches: (after.dispatches - before.dispatches) / steps, submits: (after.submits - before.submits) / steps,
-    idleShare: Math.max(0, 1 - gpuMs / wallMs), kernels,
+    idleShare: Math.max(0, 1 - gpuMs / wallMs), flops: kernels.reduce((a, k) => a + k.flops, 0), kernels,
     families: [...byFamily].map(([family, f]) => ({ family, ...f })).sort((a, b) => b.ms - a.ms),
   };
 }
 
-/** The profile as text: the per-step summary, then families and the `top` kernels by GPU time. */
-export function formatProfile(p: StepProfile, top = 15): string {
+/**
+ * The GFLOP/s of an n×n×n matmul on the engine's adapter, the median of 3 timed products after a warm-up (wall time
+ * to GPU idle): the ceiling `npm run bench` reports, measured in the same process as a profile.
+ */
+export async function matmulCeiling(e: Engine, n = 1024): Promise<number> {
+  const values = Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const a = e.tensor(values, [n, n]);
+  const times: number[] = [];
+  for (let r = 0; r < 4; r++) {
+    const start = performance.now();
+    const product = e.noGrad(() => matmul(a, a));
+    await e.sync();
+    if (r > 0) times.push(performance.now() - start);
+    product.dispose();
+  }
+  a.dispose();
+  times.sort((x, y) => x - y);
+  return (2 * n ** 3) / (times[1] * 1e6);
+}
+
+/**
+ * The profile as text: the per-step summary and its effective GFLOP/s (against `ceiling`, GFLOP/s, when given), then
+ * families and the `top` kernels by GPU time.
+ */
+export function formatProfile(p: StepProfile, top = 15, ceiling?: number): string {
   const pct = (ms: number) => `${((100 * ms) / Math.max(p.gpuMs, 1e-9)).toFixed(1)}%`;
+  const rate = (ms: number) => p.flops / (ms * 1e6);
+  const ofCeiling = (ms: number) => (ceiling ? ` (${((100 * rate(ms)) / ceiling).toFixed(0)}% of the matmul ceiling, ${ceiling.toFixed(2)} GFLOP/s)` : '');
   const lines = [
     `per step (mean of ${p.steps} after a first one): wall ${p.wallMs.toFixed(1)} ms, GPU ${p.gpuMs.toFixed(1)} ms, GPU idle ${(100 * p.idleShare).toFixed(0)}% of the wall time, ${p.dispatches.toFixed(0)} dispatches, ${p.submits.toFixed(1)} submits`,
+    `flops per step (convolutions and matmuls, 2 per multiply-add): ${(p.flops / 1e9).toPrecision(3)} GFLOP; over the wall time ${rate(p.wallMs).toFixed(2)} GFLOP/s${ofCeiling(p.wallMs)}, over the GPU time ${rate(p.gpuMs).toFixed(2)} GFLOP/s`,
     '',
     '| op family | GPU ms per step | share | dispatches per step |',
     '|---|---|---|---|',
