@@ -1,5 +1,5 @@
-// Engine-core benchmark cases (issue 2): matmul, a reduction, softmax and an elementwise chain.
-import { add, matmul, mul, relu, sigmoid, softmax, sum } from '../src/index.ts';
+// Engine-core benchmark cases (issue 2): matmul, a reduction, softmax, an elementwise chain, batch norm and max pool.
+import { add, batchNorm, matmul, maxPool, mul, relu, sigmoid, softmax, sum } from '../src/index.ts';
 import type { BenchCase } from './harness.ts';
 import { oursRunner, randomTensor } from './ours.ts';
 import { peerRunner } from './peer.ts';
@@ -52,6 +52,47 @@ export function coreCases(quick: boolean): BenchCase[] {
         ([x, a, b]) => sigmoid(relu(add(mul(x, a), b)))),
       peer: (tf) => peerRunner(tf, () => [tf.randomNormal(chainShape), tf.randomNormal([chainShape[1], 1, 1]), tf.randomNormal([chainShape[1], 1, 1])],
         ([x, a, b]) => tf.sigmoid(tf.relu(tf.add(tf.mul(x, a), b)))),
+    },
+    ...normCases(chainShape),
+  ];
+}
+
+/**
+ * Batch norm, in evaluation mode and with the batch's statistics as training computes them, and a 2×2 max pool, on
+ * NCHW tensors here and on NHWC tensors of the same size in tfjs (its layout; its batchNorm takes the statistics,
+ * so training mode is tf.moments then tf.batchNorm).
+ */
+function normCases(shape: number[]): BenchCase[] {
+  const [n, c, h, w] = shape;
+  const nhwc = [n, h, w, c];
+  const params = (e: Parameters<BenchCase['ours']>[0]) => [randomTensor(e, [c], 2), randomTensor(e, [c], 3), e.zeros([c]), e.fill([c], 1)];
+  const ours = (training: boolean) => (e: Parameters<BenchCase['ours']>[0]) =>
+    oursRunner(e, () => [randomTensor(e, shape), ...params(e)], ([x, gamma, beta, runningMean, runningVar]) =>
+      batchNorm(x, gamma, beta, { runningMean, runningVar }, { training }));
+  return [
+    {
+      // ~4 flops per element: subtract, two multiplies, add.
+      name: 'batch norm (evaluation)', op: 'batchNorm', shape: `[${shape}] NCHW`, flops: 4 * prod(shape),
+      ours: ours(false),
+      peer: (tf) => peerRunner(tf, () => [tf.randomNormal(nhwc), tf.randomNormal([c]), tf.abs(tf.randomNormal([c])), tf.randomNormal([c]), tf.randomNormal([c])],
+        ([x, mean, variance, offset, scale]) => tf.batchNorm(x, mean, variance, offset, scale, 1e-5)),
+      peerNote: 'tfjs on NHWC',
+    },
+    {
+      // The statistics (2 passes) and the normalization: ~7 flops per element.
+      name: 'batch norm (training)', op: 'batchNorm', shape: `[${shape}] NCHW`, flops: 7 * prod(shape),
+      ours: ours(true),
+      peer: (tf) => peerRunner(tf, () => [tf.randomNormal(nhwc), tf.randomNormal([c]), tf.randomNormal([c])], ([x, offset, scale]) => {
+        const { mean, variance } = tf.moments(x, [0, 1, 2]);
+        return tf.batchNorm(x, mean, variance, offset, scale, 1e-5);
+      }),
+      peerNote: 'tfjs on NHWC: tf.moments, then tf.batchNorm',
+    },
+    {
+      name: 'max pool 2x2', op: 'maxPool', shape: `[${shape}] NCHW, stride 2`, flops: prod(shape),
+      ours: (e) => oursRunner(e, () => [randomTensor(e, shape)], ([x]) => maxPool(x, { kernel: 2 })),
+      peer: (tf) => peerRunner(tf, () => tf.randomNormal(nhwc), (x) => tf.maxPool(x as Parameters<typeof tf.maxPool>[0], 2, 2, 'valid')),
+      peerNote: 'tfjs on NHWC',
     },
   ];
 }

@@ -33,6 +33,15 @@ struct BatchNormParams {
 @group(0) @binding(12) var<storage, read> gBetaIn: array<f32>;
 @group(0) @binding(13) var<storage, read_write> gx: array<f32>;
 @group(0) @binding(14) var<uniform> params: BatchNormParams;
+// The same tensors as vec4s, for the *_vec4 entries (spatial a multiple of 4: each vec4 lies in one channel).
+@group(0) @binding(15) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(16) var<storage, read_write> out4: array<vec4<f32>>;
+@group(0) @binding(17) var<storage, read> gy4: array<vec4<f32>>;
+@group(0) @binding(18) var<storage, read_write> gx4: array<vec4<f32>>;
+
+// vec4s per invocation of the *_vec4 entries (as the elementwise ones: lavapipe checks every storage access's
+// bounds, so a vec4 costs what a scalar does, and the channel's division is made once per vec4).
+const VEC4_PER_INVOCATION = 4u;
 
 fn channel_of(i: u32) -> u32 {
   return (i / params.spatial) % params.channels;
@@ -86,6 +95,16 @@ fn bn_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   out[i] = (x[i] - statsIn[c]) * statsIn[params.channels + c] * gamma[c] + beta[c];
 }
 
+// vec4s first..first+3: bn_forward on four elements of one channel at a time, in the same order of operations.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn bn_forward_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg) * VEC4_PER_INVOCATION;
+  for (var i = first; i < min(first + VEC4_PER_INVOCATION, params.n / 4u); i++) {
+    let c = channel_of(4u * i);
+    out4[i] = (x4[i] - statsIn[c]) * statsIn[params.channels + c] * gamma[c] + beta[c];
+  }
+}
+
 // One workgroup per channel: gBeta_c = Σ gy and gGamma_c = Σ gy · x̂ over the channel's N·S elements,
 // x̂ = (x − mean) · invstd.
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -119,6 +138,29 @@ fn bn_backward_input_train(@builtin(global_invocation_id) gid: vec3<u32>, @built
   let xhat = (x[i] - statsIn[c]) * invstd;
   let count = f32(params.batch * params.spatial);
   gx[i] = gamma[c] * invstd * (gy[i] - (gBetaIn[c] + xhat * gGammaIn[c]) / count);
+}
+
+// vec4s first..first+3 of the training-mode input gradient, as bn_backward_input_train.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn bn_backward_input_train_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg) * VEC4_PER_INVOCATION;
+  let count = f32(params.batch * params.spatial);
+  for (var i = first; i < min(first + VEC4_PER_INVOCATION, params.n / 4u); i++) {
+    let c = channel_of(4u * i);
+    let invstd = statsIn[params.channels + c];
+    let xhat = (x4[i] - statsIn[c]) * invstd;
+    gx4[i] = gamma[c] * invstd * (gy4[i] - (gBetaIn[c] + xhat * gGammaIn[c]) / count);
+  }
+}
+
+// vec4s first..first+3 of the evaluation-mode input gradient, as bn_backward_input_eval.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn bn_backward_input_eval_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let first = flat_index(gid, nwg) * VEC4_PER_INVOCATION;
+  for (var i = first; i < min(first + VEC4_PER_INVOCATION, params.n / 4u); i++) {
+    let c = channel_of(4u * i);
+    gx4[i] = gy4[i] * gamma[c] * statsIn[params.channels + c];
+  }
 }
 
 // One element of the evaluation-mode input gradient (fixed statistics): gx = gy · gamma · invstd.

@@ -6,7 +6,7 @@ import type { Tensor } from '../engine/tensor.ts';
 import { shaderConstants } from '../shaders.gen.ts';
 import { expectF32 } from './elementwise.ts';
 
-const { WORKGROUP_SIZE } = shaderConstants.batchnorm;
+const { WORKGROUP_SIZE, VEC4_PER_INVOCATION } = shaderConstants.batchnorm;
 
 export interface BatchNormState {
   /** [C], updated in place by training-mode calls (PyTorch initializes it to 0). */
@@ -57,10 +57,13 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
       bindings: { stats, runningMean, runningVar, params }, workgroups: e.groups1D(channels, WORKGROUP_SIZE),
     });
   }
+  // Planes of 4k elements go four at a time (vec4 entries), VEC4_PER_INVOCATION vec4s per invocation.
+  const vec4 = spatial % 4 === 0;
+  const elementwise = e.groups1D(vec4 ? Math.ceil(x.size / (4 * VEC4_PER_INVOCATION)) : x.size, WORKGROUP_SIZE);
   const out = e.empty(x.shape);
   e.dispatch({
-    shader: 'batchnorm', entry: 'bn_forward', label: 'batchNorm',
-    bindings: { x, statsIn: stats, gamma, beta, out, params }, workgroups: e.groups1D(x.size, WORKGROUP_SIZE),
+    shader: 'batchnorm', entry: vec4 ? 'bn_forward_vec4' : 'bn_forward', label: 'batchNorm',
+    bindings: vec4 ? { x4: x, statsIn: stats, gamma, beta, out4: out, params } : { x, statsIn: stats, gamma, beta, out, params }, workgroups: elementwise,
   });
 
   const y = record('batchNorm', [x, gamma, beta], out, (gy) => {
@@ -79,10 +82,14 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
     let gx: Tensor | null = null;
     if (x.requiresGrad) {
       gx = e.empty(x.shape);
+      const entry = `${training ? 'bn_backward_input_train' : 'bn_backward_input_eval'}${vec4 ? '_vec4' : ''}`;
+      const io: Record<string, Tensor> = vec4 ? { gy4: gy, gx4: gx } : { gy, gx };
       e.dispatch({
-        shader: 'batchnorm', entry: training ? 'bn_backward_input_train' : 'bn_backward_input_eval', label: 'batchNorm.backward.input',
-        bindings: training ? { x, gy, statsIn: stats, gamma, gGammaIn: gGamma!, gBetaIn: gBeta!, gx, params } : { gy, statsIn: stats, gamma, gx, params },
-        workgroups: e.groups1D(x.size, WORKGROUP_SIZE),
+        shader: 'batchnorm', entry, label: 'batchNorm.backward.input',
+        bindings: training
+          ? { ...io, [vec4 ? 'x4' : 'x']: x, statsIn: stats, gamma, gGammaIn: gGamma!, gBetaIn: gBeta!, params }
+          : { ...io, statsIn: stats, gamma, params },
+        workgroups: elementwise,
       });
     }
     return [gx, gamma.requiresGrad ? gGamma : null, beta.requiresGrad ? gBeta : null];

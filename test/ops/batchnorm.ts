@@ -47,6 +47,7 @@ const shapes = [
   [2, 3, 2, 3, 4],
   [4, 2],
   [2, 1, 300], // more elements than one workgroup's invocations
+  [2, 3, 1000], // planes of 4k elements (the vec4 entries, like [2, 3, 4, 5]) over several workgroups
 ];
 
 describe('batchNorm', () => {
