@@ -20,13 +20,14 @@ bundle bench/run.ts bench.mjs
 bundle bench/assembly.ts assembly.mjs
 cp node_modules/webgpu/package.json node_modules/webgpu/index.js .dev/node_modules/webgpu/
 xz -T0 -6 -c node_modules/webgpu/dist/linux-x64/dawn.node > .dev/dawn.node.xz
-xz -T0 -6 -c "$(command -v node)" > .dev/node.xz
+xz -T0 -6 -c "$(node -p process.execPath)" > .dev/node.xz
 if [ -d "$data" ]; then cp -rL "$data" .dev/data; else echo "bundle: no dataset at $data (training steps of run.sh will fail)" >&2; fi
 # The device image has the NVIDIA driver's Vulkan ICD but maybe no loader: Debian's loader and GL dispatch libraries,
 # unpacked there by run.sh.
 mkdir -p .gl /tmp/amd64/partial
 o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
 if ! ls .gl/libvulkan1_*.deb > /dev/null 2>&1; then
-  apt-get $o update > /dev/null && (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+  apt-get $o update > /dev/null || { echo "bundle: apt-get update failed: no Vulkan loader for .gl" >&2; exit 1; }
+  (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 fi
 du -sh .dev .gl

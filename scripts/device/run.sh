@@ -2,23 +2,31 @@
 # Run on a lent NVIDIA machine from the repository root, with .dev and .gl carried (scripts/device/bundle.sh makes
 # them): unpacks node and Dawn, checks for an NVIDIA adapter, runs the kernel benchmark (ours vs tfjs) and the
 # PatchPerPix assembly benchmark, then the DSB2018 trainings named in RUNS side by side for MIN minutes (default 5;
-# default RUNS: all five below). Everything lands in $OUT as it is made: the two benchmarks' JSON, logs.tar, and one
-# tar per run (8 files at most come back). NOCHECK=1 runs it on any adapter, without the .gl step.
+# default RUNS: all six below). Everything lands in $OUT: logs.tar (the benchmarks' JSON and logs) and one tar per
+# run (8 files at most come back). NOCHECK=1 runs it on any adapter, without the .gl step.
 set -u
-MIN=${MIN:-5}; T0=$(date +%s); OUT=${OUT:-/tmp/out}; mkdir -p $OUT
+shopt -s nullglob
+MIN=${MIN:-5}; T0=$(date +%s); OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 el(){ echo "[$(( $(date +%s)-T0 ))s] $*"; }
-if [ -z "${NOCHECK:-}" ] && [ -d .gl ]; then for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; fi
-cd .dev
+GL=$PWD/.gl
+cd .dev || { echo "run.sh: no .dev folder (run scripts/device/bundle.sh and carry .dev)"; exit 2; }
 if [ -f node.xz ] && ! [ -x node ]; then
 python3 -c "
-import lzma,shutil
-for a,b in [('node.xz','node'),('dawn.node.xz','node_modules/webgpu/dist/linux-x64/dawn.node')]:
-    shutil.copyfileobj(lzma.open(a),open(b,'wb'))"
+import lzma, os, shutil
+os.makedirs('node_modules/webgpu/dist/linux-x64', exist_ok=True)
+for a, b in [('node.xz', 'node'), ('dawn.node.xz', 'node_modules/webgpu/dist/linux-x64/dawn.node')]:
+    shutil.copyfileobj(lzma.open(a), open(b, 'wb'))"
 chmod +x node; fi
 export PATH=$PWD:$PATH
 el "node $(node --version)"; nvidia-smi --query-gpu=name,driver_version,clocks.sm,memory.total --format=csv,noheader 2>&1
 probe(){ timeout 60 node -e "import('webgpu').then(async({create,globals})=>{Object.assign(globalThis,globals);const g=create([]);const a=await g.requestAdapter({powerPreference:'high-performance'});console.log(a?JSON.stringify({vendor:a.info.vendor,arch:a.info.architecture,device:a.info.device,desc:a.info.description}):'NO ADAPTER');process.exit(0)})" 2>&1 | grep -v "^Warning" | tail -3; }
 P=$(probe); echo "$P"
+# The image's own Vulkan loader first; Debian's (carried in .gl) only where it finds no NVIDIA adapter, then the
+# driver's ICD named explicitly.
+if [ -z "${NOCHECK:-}" ] && ! echo "$P" | grep -qi nvidia; then
+  debs=("$GL"/*.deb)
+  if [ ${#debs[@]} -gt 0 ]; then for f in "${debs[@]}"; do dpkg -x "$f" /; done; ldconfig; P=$(probe); echo "with .gl: $P"; fi
+fi
 if [ -z "${NOCHECK:-}" ] && ! echo "$P" | grep -qi nvidia; then
   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
   P=$(probe); echo "retry: $P"; ls /usr/local/nvidia/share/vulkan/icd.d/ /usr/share/vulkan/icd.d/ 2>&1
@@ -30,7 +38,7 @@ el "assembly"
 timeout ${ASM_S:-40} node assembly.mjs --out $OUT/assembly-h200.json > $OUT/assembly.log 2>&1; el "assembly rc $?"; tail -15 $OUT/assembly.log
 el "training"
 mkdir -p runs
-RUNS=${RUNS:-"es-wide es-paper rd-small rd-paper cu-small"}
+RUNS=${RUNS:-"es-wide es-paper rd-small rd-paper cu-small ppp-dsb"}
 train(){ n=$1; shift; timeout $(( MIN*60 + 75 )) node wgseg.mjs train --data data --out runs/$n --max-minutes $MIN --fit-schedule --seed 1 "$@" > runs/$n.log 2>&1; echo "$n rc $?" >> runs/rc.txt; }
 for n in $RUNS; do
   case $n in
@@ -39,6 +47,7 @@ for n in $RUNS; do
     rd-small) train rd-small --model rdcnet --preset small --config ../configs/rdcnet-dsb2018-gpu.json & ;;
     rd-paper) train rd-paper --model rdcnet --preset paper --config ../configs/rdcnet-dsb2018-gpu.json --batch 3 & ;;
     cu-small) train cu-small --model centerunet --preset small --config ../configs/centerunet-dsb2018-gpu.json & ;;
+    ppp-dsb) train ppp-dsb --model ppp --preset paper-dsb --config ../configs/ppp-dsb2018-gpu.json & ;;
     *) echo "run.sh: unknown run $n" ;;
   esac
 done
@@ -46,7 +55,8 @@ sleep 60; nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,nohead
 wait; el "trained"; cat runs/rc.txt
 for n in $RUNS; do
   echo "== $n"; grep -v "^Warning" runs/$n.log | grep -iv "progress" | tail -8
-  tar cf $OUT/$n.tar -C runs $n/config.json $n/state.json $n/best.safetensors $n.log 2>/dev/null
+  files=(); for f in $n/config.json $n/state.json $n/best.safetensors $n.log; do [ -e runs/$f ] && files+=("$f") || echo "run.sh: $n has no $f"; done
+  tar cf "$OUT/$n.tar" -C runs "${files[@]}"
 done
-(cd $OUT && tar cf logs.tar bench.log assembly.log && rm bench.log assembly.log)
+(cd $OUT && tar cf logs.tar bench.log assembly.log *.json 2>/dev/null; rm -f bench.log assembly.log *.json)
 ls -la $OUT; el done

@@ -12,12 +12,16 @@ export interface SortOptions {
   descending?: boolean;
   /**
    * 'network': the bitonic network, for GPUs; 'serial': one invocation per row merge-sorts it, without barriers, for
-   * CPU adapters (lavapipe), which run a workgroup's invocations in turn. Default: by the adapter. Same results.
+   * CPU adapters (lavapipe), which run a workgroup on one thread, so every barrier costs a pass over its invocations.
+   * Default: by the adapter. Same results.
    */
   method?: 'network' | 'serial';
 }
 
-/** Rows per workgroup of the serial sort: lavapipe runs a workgroup's invocations in SIMD lanes. */
+/**
+ * Rows per workgroup of the serial sort: lavapipe runs a workgroup on one thread with its invocations in SIMD lanes,
+ * so a few rows share a thread's vector width; 4 beat 1, 2, 8 and 16 (bench/sort-methods.ts).
+ */
 const SERIAL_ROWS = 4;
 
 export interface SortedRows {
@@ -35,13 +39,13 @@ export function sortRows(keys: Tensor, options: SortOptions = {}): SortedRows {
   expectF32('sortRows', 'keys', keys);
   if (keys.rank !== 2) throw new Error(`sortRows: keys must be [rows, cols], got [${keys.shape.join(', ')}]`);
   const e = keys.engine;
+  const method = options.method ?? (e.cpuAdapter ? 'serial' : 'network');
+  if (method !== 'serial' && method !== 'network') throw new Error(`sortRows: method must be 'network' or 'serial', got ${JSON.stringify(method)}`);
   const [rows, cols] = keys.shape;
   const values = e.empty(keys.shape);
   const indices = e.empty(keys.shape, 'i32');
   if (keys.size === 0) return { values, indices };
 
-  const method = options.method ?? (e.cpuAdapter ? 'serial' : 'network');
-  if (method !== 'serial' && method !== 'network') throw new Error(`sortRows: method must be 'network' or 'serial', got ${JSON.stringify(method)}`);
   if (method === 'serial' && 2 * keys.size * 4 <= e.device.limits.maxStorageBufferBindingSize) {
     sortSerial(keys, values, indices, options.descending ?? false);
     return { values, indices };

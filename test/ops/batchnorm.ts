@@ -46,8 +46,9 @@ const shapes = [
   [1, 2, 3, 1, 1],
   [2, 3, 2, 3, 4],
   [4, 2],
-  [2, 1, 300], // more elements than one workgroup's invocations
-  [2, 3, 1000], // planes of 4k elements (the vec4 entries, like [2, 3, 4, 5]) over several workgroups
+  [2, 3, 301], // the scalar entries over more elements than one workgroup's invocations
+  [2, 1, 300], // planes of 4k elements go through the vec4 entries (like [2, 3, 4, 5]), in one workgroup here
+  [2, 3, 1000], // and over several workgroups
 ];
 
 describe('batchNorm', () => {
