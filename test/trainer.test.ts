@@ -261,7 +261,7 @@ describe('a schedule fitted to the time limit', () => {
   it('ends at its fitted last step on a machine that speeds up, instead of stretching a finished schedule', async () => {
     // From step 31 a step takes 0.25 s: each refit lengthens the schedule, and the run reaches its last step with
     // time to spare. It must end there: a refit at the last step would stretch a schedule already at its end value
-    // (the DSB2018 EmbedSeg run of 2026-12-04 went on for 500 steps at learning rate 0).
+    // (the DSB2018 EmbedSeg run of 2026-12-04 went on for 481 steps at learning rate 0).
     const e = await testEngine();
     const model = makeModel(e);
     const run = clocked(e, 250);
