@@ -2,7 +2,7 @@
 // top-K, offsets and sizes in pixels), the segmentation's space-to-depth round trip, and the oracle — the decoder and
 // watershed fed the ground-truth targets of synthetic blobs give back the ground-truth instances.
 import { describe, expect, it } from 'vitest';
-import { CenterUNet, centerunetSpec } from '../src/models/centerunet.ts';
+import { CenterUNet, centerunetConfig, centerunetSpec } from '../src/models/centerunet.ts';
 import { evaluateImage } from '../src/train/metrics.ts';
 import { centerNetTargets } from '../src/train/rotated-box.ts';
 import { syntheticBlobs } from '../src/train/synthetic.ts';
@@ -70,6 +70,27 @@ describe('CenterUNet decoding', () => {
     probability.forEach((p, i) => expect(p).toBeCloseTo(1 / (1 + Math.exp(-seg[i])), 6));
     t.dispose();
     model.dispose();
+  });
+});
+
+describe('CenterUNet decoder skips', () => {
+  it("neckSkips: the two added layers concatenate the stride-4 and stride-2 levels; 'all' also the stride-16 and stride-8 ones", async () => {
+    const e = await testEngine();
+    // ResNet18 at width 4: the encoder's levels (strides 2, 4, 8, 16, 32) have 4, 4, 8, 16 and 32 channels.
+    const levels = [4, 4, 8, 16, 32];
+    for (const [neckSkips, skips] of [['segmentation', [null, null, null, 1, 0]], ['all', [null, 3, 2, 1, 0]]] as const) {
+      const config = { ...centerunetSpec.tiny(centerunetSpec.presets.small), neckSkips };
+      const model = new CenterUNet(e, config);
+      const tensors = model.namedTensors();
+      const neck = centerunetConfig(config).neckChannels;
+      for (let l = 0; l < 5; l++) {
+        const want = (l === 0 ? levels[4] : neck[l - 1]) + (skips[l] === null ? 0 : levels[skips[l]!]);
+        expect(tensors.get(`neck.${l}.dcn.weight`)!.tensor.shape, `${neckSkips}, layer ${l}`).toEqual([neck[l], want, 3, 3]);
+        expect(tensors.get(`neck.${l}.offset.weight`)!.tensor.shape).toEqual([27, want, 3, 3]);
+      }
+      model.dispose();
+    }
+    expect(() => centerunetConfig({ neckSkips: 'some' })).toThrow('centerunet: neckSkips must be "segmentation" or "all", got "some"');
   });
 });
 

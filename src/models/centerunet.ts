@@ -31,6 +31,13 @@ export interface CenterUNetConfig {
   blocks: number[] | null;
   /** Output channels of the five decoder layers: CenterNet's three to stride 4 (256, 128, 64), then the two added. */
   neckChannels: number[];
+  /**
+   * Which decoder layers take U-Net skip connections (concatenation) from the encoder level of their input's stride:
+   * 'segmentation' (the thesis' CenterUNet: only the two layers added for the segmentation head, from the stride-4 and
+   * stride-2 levels) or 'all' (also the second and third CenterNet layers, from the stride-16 and stride-8 levels, so
+   * the detection heads see encoder features finer than stride 32, as CenterNet's DLA-34 upsampling does).
+   */
+  neckSkips: 'segmentation' | 'all';
   /** Channels of the detection heads' 3x3 conv (CenterNet's head_conv, 64) and of the segmentation head's. */
   headChannels: number;
   segHeadChannels: number;
@@ -67,7 +74,7 @@ const SEG_CHANNELS = STRIDE * STRIDE;
 const HEATMAP_BIAS = -2.19;
 
 const common = {
-  ndim: 2 as const, inChannels: 1, blocks: null, offsetBound: null, sizeWeight: 2, offsetWeight: 1, angleWeight: 2, segmentationWeight: 1,
+  ndim: 2 as const, inChannels: 1, blocks: null, neckSkips: 'segmentation' as const, offsetBound: null, sizeWeight: 2, offsetWeight: 1, angleWeight: 2, segmentationWeight: 1,
   minOverlap: 0.7, scoreThreshold: 0.3, maxObjects: 1000, segThreshold: 0.5, bnEps: 1e-5, bnMomentum: 0.1, seed: 0,
 };
 
@@ -77,11 +84,13 @@ const common = {
  * `wgseg train` on lavapipe with the CPU shared). The last decoder layer and the segmentation head dominate a step
  * (64% of its GPU time at width 16): their convs run at half and full crop resolution, the deformable and offset
  * convs on the stem's `width` channels (the skip connection) beside the decoder's 8, so width sets their cost. At
- * width 16 a step took 4.5 s, and 9–15 s on 256×256 crops.
+ * width 16 a step took 4.5 s, and 9–15 s on 256×256 crops. `small` also feeds the stride-16 and stride-8 encoder levels
+ * into the CenterNet layers (neckSkips 'all'): trained from scratch with the thesis' skips only, its heatmap did not
+ * learn even synthetic blobs in 1050 steps (validation F1 0), and with them reached F1 0.60 in 200 (README, CenterUNet).
  */
 export const centerunetPresets: Readonly<Record<string, Readonly<CenterUNetConfig>>> = {
   paper: { ...common, depth: 50, width: 64, neckChannels: [256, 128, 64, 32, 16], headChannels: 64, segHeadChannels: 16 },
-  small: { ...common, depth: 18, width: 8, neckChannels: [64, 32, 16, 8, 8], headChannels: 16, segHeadChannels: 8 },
+  small: { ...common, depth: 18, width: 8, neckSkips: 'all', neckChannels: [64, 32, 16, 8, 8], headChannels: 16, segHeadChannels: 8 },
 };
 
 const isPositiveInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
@@ -98,6 +107,7 @@ export function centerunetConfig(user: Record<string, unknown> = {}): CenterUNet
   for (const f of ['inChannels', 'width', 'headChannels', 'segHeadChannels', 'maxObjects'] as const) if (!isPositiveInt(c[f])) throw bad(f, 'a positive integer');
   if (c.blocks !== null && !(Array.isArray(c.blocks) && c.blocks.length === 4 && c.blocks.every(isPositiveInt))) throw bad('blocks', 'null or 4 positive integers');
   if (!(Array.isArray(c.neckChannels) && c.neckChannels.length === 5 && c.neckChannels.every(isPositiveInt))) throw bad('neckChannels', '5 positive integers');
+  if (c.neckSkips !== 'segmentation' && c.neckSkips !== 'all') throw bad('neckSkips', '"segmentation" or "all"');
   if (c.offsetBound !== null && !(typeof c.offsetBound === 'number' && c.offsetBound > 0)) throw bad('offsetBound', 'null or a number > 0');
   for (const f of ['sizeWeight', 'offsetWeight', 'angleWeight', 'segmentationWeight'] as const) if (!(typeof c[f] === 'number' && c[f] >= 0)) throw bad(f, 'a number >= 0');
   for (const f of ['minOverlap', 'scoreThreshold', 'segThreshold'] as const) if (!(typeof c[f] === 'number' && c[f] >= 0 && c[f] < 1)) throw bad(f, 'in [0, 1)');
@@ -154,8 +164,8 @@ export class CenterUNet implements InstanceModel {
     this.backbone = new ResNet(engine, { depth: c.depth, inChannels: c.inChannels, width: c.width, blocks: c.blocks, bnEps: c.bnEps, bnMomentum: c.bnMomentum }, this.initSeed);
     this.initSeed += 1024;
     const levels = this.backbone.channels;
-    // Layers 4 and 5 also take the encoder's stride-4 and stride-2 levels (U-Net skip connections).
-    this.neckInputs = c.neckChannels.map((_, l) => (l === 0 ? levels[4] : c.neckChannels[l - 1] + (l === 3 ? levels[1] : l === 4 ? levels[0] : 0)));
+    // Decoder layer l (input stride 32 / 2^l) concatenates the encoder level of that stride where skipLevel says.
+    this.neckInputs = c.neckChannels.map((_, l) => (l === 0 ? levels[4] : c.neckChannels[l - 1]) + (this.skipLevel(l) === null ? 0 : levels[this.skipLevel(l)!]));
     c.neckChannels.forEach((out, l) => {
       const name = `neck.${l}`;
       const cin = this.neckInputs[l];
@@ -177,6 +187,12 @@ export class CenterUNet implements InstanceModel {
     this.createConv('head.segmentation.0', [c.segHeadChannels, c.neckChannels[4], 3, 3]);
     this.createConv('head.segmentation.2', [1, c.segHeadChannels, 1, 1]);
     this.tileMargin = [this.reach(), this.reach()];
+  }
+
+  /** The encoder level whose features decoder layer l concatenates to its input (same stride), or null. */
+  private skipLevel(l: number): number | null {
+    if (l === 3 || l === 4) return 4 - l;
+    return this.config.neckSkips === 'all' && l > 0 ? 4 - l : null;
   }
 
   /**
@@ -261,7 +277,8 @@ export class CenterUNet implements InstanceModel {
     let x = levels[4];
     const heads: Partial<Heads> = {};
     for (let l = 0; l < 5; l++) {
-      const input = l === 3 ? concat([x, levels[1]], 1) : l === 4 ? concat([x, levels[0]], 1) : x;
+      const skip = this.skipLevel(l);
+      const input = skip === null ? x : concat([x, levels[skip]], 1);
       x = step(() => this.neckLayer(l, input, training));
       if (l === 2) {
         const features = x;
