@@ -1,5 +1,5 @@
 // Engine-core benchmark cases (issue 2): matmul, a reduction, softmax, an elementwise chain, batch norm and max pool.
-import { add, batchNorm, matmul, maxPool, mul, relu, sigmoid, softmax, sum } from '../src/index.ts';
+import { add, batchNorm, chain, matmul, maxPool, mul, relu, sigmoid, softmax, sum } from '../src/index.ts';
 import type { BenchCase } from './harness.ts';
 import { oursRunner, randomTensor } from './ours.ts';
 import { peerRunner } from './peer.ts';
@@ -46,14 +46,24 @@ export function coreCases(quick: boolean): BenchCase[] {
       peer: (tf) => peerRunner(tf, () => tf.randomNormal(softShape), (x) => tf.transpose(tf.softmax(tf.transpose(x, [0, 2, 3, 1])), [0, 3, 1, 2])),
       peerNote: 'tfjs softmax is last-axis only: transpose, softmax, transpose back',
     },
-    {
-      name: 'elementwise chain', op: 'elementwise', shape: `sigmoid(relu(x*a+b)) [${chainShape}]`, flops: 4 * prod(chainShape),
-      ours: (e) => oursRunner(e, () => [randomTensor(e, chainShape), randomTensor(e, [chainShape[1], 1, 1], 2), randomTensor(e, [chainShape[1], 1, 1], 3)],
-        ([x, a, b]) => sigmoid(relu(add(mul(x, a), b)))),
-      peer: (tf) => peerRunner(tf, () => [tf.randomNormal(chainShape), tf.randomNormal([chainShape[1], 1, 1]), tf.randomNormal([chainShape[1], 1, 1])],
-        ([x, a, b]) => tf.sigmoid(tf.relu(tf.add(tf.mul(x, a), b)))),
-    },
+    ...chainCases(chainShape),
     ...normCases(chainShape),
+  ];
+}
+
+/**
+ * sigmoid(relu(x·a + b)) with a and b per channel: as one fused kernel (chain()), and one kernel per op. TensorFlow.js
+ * runs its four ops either way.
+ */
+function chainCases(shape: number[]): BenchCase[] {
+  const inputs = (e: Parameters<BenchCase['ours']>[0]) => [randomTensor(e, shape), randomTensor(e, [shape[1], 1, 1], 2), randomTensor(e, [shape[1], 1, 1], 3)];
+  const peer: BenchCase['peer'] = (tf) => peerRunner(tf, () => [tf.randomNormal(shape), tf.randomNormal([shape[1], 1, 1]), tf.randomNormal([shape[1], 1, 1])],
+    ([x, a, b]) => tf.sigmoid(tf.relu(tf.add(tf.mul(x, a), b))));
+  const base = { op: 'elementwise', shape: `sigmoid(relu(x*a+b)) [${shape}]`, flops: 4 * prod(shape), peer };
+  return [
+    { ...base, name: 'elementwise chain (fused)',
+      ours: (e) => oursRunner(e, () => inputs(e), ([x, a, b]) => chain(x, [{ op: 'mul', operand: a }, { op: 'add', operand: b }, { op: 'relu' }, { op: 'sigmoid' }])) },
+    { ...base, name: 'elementwise chain (op by op)', ours: (e) => oursRunner(e, () => inputs(e), ([x, a, b]) => sigmoid(relu(add(mul(x, a), b)))) },
   ];
 }
 

@@ -1,41 +1,7 @@
 // Elementwise ops on f32. The op is an override constant, so each (entry, OP) pair compiles to a branch-free kernel;
 // the op codes below are the ones src/kernels/elementwise.ts passes (it reads them from shaderConstants).
 // #include "common/index.wgsl"
-// #include "common/math.wgsl"
-
-// Unary ops y = f(x; alpha) and their derivatives.
-const NEG = 0u;
-const RELU = 1u;
-const LEAKY_RELU = 2u;  // alpha: slope for x < 0
-const SIGMOID = 3u;
-const TANH = 4u;
-const EXP = 5u;
-const LOG = 6u;
-const SQRT = 7u;
-const ABS = 8u;
-const SQUARE = 9u;
-const SCALE = 10u;      // alpha * x
-const ADD_SCALAR = 11u; // x + alpha
-const POW = 12u;        // x ^ alpha (x > 0, or integer alpha)
-const RECIPROCAL = 13u;
-const CLAMP = 14u;       // min(max(x, alpha), beta)
-const SOFTPLUS = 15u;    // log(1 + exp(x))
-const LOG_SIGMOID = 16u; // log(sigmoid(x)) = -softplus(-x)
-
-// Binary ops with broadcasting.
-const ADD = 0u;
-const SUB = 1u;
-const MUL = 2u;
-const DIV = 3u;
-const MAXIMUM = 4u;
-const MINIMUM = 5u;
-// Comparisons: 1.0 where a ~ b holds, else 0.0.
-const EQUAL = 6u;
-const NOT_EQUAL = 7u;
-const LESS = 8u;
-const LESS_EQUAL = 9u;
-const GREATER = 10u;
-const GREATER_EQUAL = 11u;
+// #include "common/elementwise-ops.wgsl"
 
 override OP: u32;
 // True when a or b is broadcast: indices are then decomposed per dimension.
@@ -75,91 +41,10 @@ struct BinaryParams {
 @group(0) @binding(14) var<storage, read> b4: array<vec4<f32>>;
 @group(0) @binding(15) var<storage, read> cond4: array<vec4<f32>>;
 
-// log(1 + t) for t >= 0 without the built-in log's error near 1 (lavapipe's log(1 + t) is off by up to 100% for
-// t < 1e-7, and the log(u) t / (u - 1) correction inherits that): for t <= 1, log(1 + t) = 2 atanh(s) with
-// s = t / (2 + t) <= 1/3, whose series s + s^3/3 + ... to s^15 leaves under 2e-9 relative.
-fn log1p(t: f32) -> f32 {
-  if (t > 1.0) { return log(1.0 + t); }
-  let s = t / (2.0 + t);
-  let s2 = s * s;
-  return 2.0 * s * (1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0 + s2 * (1.0 / 15.0))))))));
-}
-
-// log(1 + e^v) = max(v, 0) + log(1 + e^-|v|): no overflow for large v, no cancellation for large -v.
-fn softplus(v: f32) -> f32 {
-  return max(v, 0.0) + log1p(exp_accurate(-abs(v)));
-}
-
-// 1 / (1 + e^-v) from e^-|v| <= 1, so no intermediate overflows.
-fn sigmoid(v: f32) -> f32 {
-  let e = exp_accurate(-abs(v));
-  return select(e, 1.0, v >= 0.0) / (1.0 + e);
-}
-
-fn apply_unary(v: f32, alpha: f32, beta: f32) -> f32 {
-  switch OP {
-    case NEG: { return -v; }
-    case RELU: { return max(v, 0.0); }
-    case LEAKY_RELU: { return select(alpha * v, v, v > 0.0); }
-    case SIGMOID: { return sigmoid(v); }
-    case TANH: { return tanh_accurate(v); }
-    case EXP: { return exp_accurate(v); }
-    case LOG: { return log(v); }
-    case SQRT: { return sqrt(v); }
-    case ABS: { return abs(v); }
-    case SQUARE: { return v * v; }
-    case SCALE: { return alpha * v; }
-    case ADD_SCALAR: { return v + alpha; }
-    case POW: { return pow(v, alpha); }
-    case RECIPROCAL: { return 1.0 / v; }
-    case CLAMP: { return min(max(v, alpha), beta); }
-    case SOFTPLUS: { return softplus(v); }
-    case LOG_SIGMOID: { return -softplus(-v); }
-    default: { return 0.0; }
-  }
-}
-
-// dy/dx at input v with output w = f(v).
-fn unary_derivative(v: f32, w: f32, alpha: f32, beta: f32) -> f32 {
-  switch OP {
-    case NEG: { return -1.0; }
-    case RELU: { return select(0.0, 1.0, v > 0.0); }
-    case LEAKY_RELU: { return select(alpha, 1.0, v > 0.0); }
-    case SIGMOID: { return w * (1.0 - w); }
-    case TANH: { return 1.0 - w * w; }
-    case EXP: { return w; }
-    case LOG: { return 1.0 / v; }
-    case SQRT: { return 0.5 / w; }
-    case ABS: { return sign(v); }
-    case SQUARE: { return 2.0 * v; }
-    case SCALE: { return alpha; }
-    case ADD_SCALAR: { return 1.0; }
-    case POW: { return alpha * pow(v, alpha - 1.0); }
-    case RECIPROCAL: { return -w * w; }
-    case CLAMP: { return select(0.0, 1.0, v >= alpha && v <= beta); } // PyTorch's: the bounds pass the gradient
-    case SOFTPLUS: { return sigmoid(v); }
-    case LOG_SIGMOID: { return sigmoid(-v); }
-    default: { return 0.0; }
-  }
-}
-
-fn apply_binary(u: f32, v: f32) -> f32 {
-  switch OP {
-    case ADD: { return u + v; }
-    case SUB: { return u - v; }
-    case MUL: { return u * v; }
-    case DIV: { return u / v; }
-    case MAXIMUM: { return max(u, v); }
-    case MINIMUM: { return min(u, v); }
-    case EQUAL: { return select(0.0, 1.0, u == v); }
-    case NOT_EQUAL: { return select(0.0, 1.0, u != v); }
-    case LESS: { return select(0.0, 1.0, u < v); }
-    case LESS_EQUAL: { return select(0.0, 1.0, u <= v); }
-    case GREATER: { return select(0.0, 1.0, u > v); }
-    case GREATER_EQUAL: { return select(0.0, 1.0, u >= v); }
-    default: { return 0.0; }
-  }
-}
+// The one-op kernels' op: OP from the override.
+fn apply_unary(v: f32, alpha: f32, beta: f32) -> f32 { return unary_op(OP, v, alpha, beta); }
+fn unary_derivative(v: f32, w: f32, alpha: f32, beta: f32) -> f32 { return unary_op_derivative(OP, v, w, alpha, beta); }
+fn apply_binary(u: f32, v: f32) -> f32 { return binary_op(OP, u, v); }
 
 // Each invocation handles PER_INVOCATION consecutive elements: on a CPU-backed adapter (lavapipe) an invocation is a
 // SIMD lane and its fixed cost dominates a one-element body; on GPUs it costs nothing.
@@ -279,6 +164,25 @@ fn advance(c: ptr<function, Cursor>) {
   }
 }
 
+// Whether `count` elements from the cursor stay within one run of the innermost dimension: then next() steps by the
+// innermost strides alone, without advance()'s carry loop (a loop whose trip count differs between the SIMD lanes
+// lavapipe runs invocations on).
+fn within_run(c: Cursor, count: u32) -> bool {
+  let last = binary.rank - 1u;
+  return c.coord[last] + count <= dim(binary.shape, last);
+}
+
+fn next(c: ptr<function, Cursor>, within: bool) {
+  if (within) {
+    let last = binary.rank - 1u;
+    (*c).ia += dim(binary.aStrides, last);
+    (*c).ib += dim(binary.bStrides, last);
+    (*c).ic += dim(binary.condStrides, last);
+    return;
+  }
+  advance(c);
+}
+
 // Output elements first..first+3: out[i] = a[ia] op b[ib], with ia, ib following broadcast strides.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn binary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -290,9 +194,10 @@ fn binary_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   }
   if (first >= end) { return; }
   var c = cursor_at(first);
+  let within = within_run(c, end - first);
   for (var i = first; i < end; i++) {
     out[i] = apply_binary(a[c.ia], b[c.ib]);
-    advance(&c);
+    next(&c, within);
   }
 }
 
@@ -320,11 +225,12 @@ fn binary_broadcast_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
   let end = min(first + VEC4_PER_INVOCATION, binary.n / 4u);
   if (first >= end) { return; }
   var c = cursor_at(first);
+  let within = within_run(c, end - first);
   for (var i = first; i < end; i++) {
     let u = load_a4(c.ia);
     let v = load_b4(c.ib);
     out4[i] = vec4(apply_binary(u.x, v.x), apply_binary(u.y, v.y), apply_binary(u.z, v.z), apply_binary(u.w, v.w));
-    advance(&c);
+    next(&c, within);
   }
 }
 
@@ -335,9 +241,10 @@ fn broadcast_to(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   let end = min(first + PER_INVOCATION, binary.n);
   if (first >= end) { return; }
   var c = cursor_at(first);
+  let within = within_run(c, end - first);
   for (var i = first; i < end; i++) {
     out[i] = a[c.ia];
-    advance(&c);
+    next(&c, within);
   }
 }
 
@@ -352,8 +259,9 @@ fn where_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   }
   if (first >= end) { return; }
   var c = cursor_at(first);
+  let within = within_run(c, end - first);
   for (var i = first; i < end; i++) {
     out[i] = select(b[c.ib], a[c.ia], cond[c.ic] != 0.0);
-    advance(&c);
+    next(&c, within);
   }
 }

@@ -9,6 +9,7 @@ export { record, type BackwardFn, type GradNode } from './engine/autograd.ts';
 export type { DType, AnyTypedArray } from './engine/dtype.ts';
 export type { KernelTiming, DispatchSpec } from './engine/dispatch.ts';
 export * from './kernels/elementwise.ts';
+export * from './kernels/chain.ts';
 export * from './kernels/reduce.ts';
 export * from './kernels/matmul.ts';
 export * from './kernels/softmax.ts';

@@ -9,6 +9,7 @@ import { checks as conv } from './conv.ts';
 import { checks as deformConv } from './deform-conv.ts';
 import { checks as dice } from './dice.ts';
 import { checks as dihedral } from './dihedral.ts';
+import { checks as chain } from './chain.ts';
 import { checks as elementwise } from './elementwise.ts';
 import { checks as gather } from './gather.ts';
 import { checks as embedsegLoss } from './embedseg-loss.ts';
@@ -32,6 +33,7 @@ import { checks as voting } from './voting.ts';
 
 export const opFamilies: Record<string, Check[]> = {
   elementwise,
+  chain,
   reduce,
   matmul,
   softmax,
