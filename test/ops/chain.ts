@@ -92,6 +92,17 @@ describe('chain', () => {
     expect(count.made).toBe(1);
   });
 
+  it('x as its own operand: (x·x)/x + 1, the gradient summed over x and both operand uses, one kernel', async (e) => {
+    const shape = [3, 8];
+    const count = { made: 0 };
+    await checkOp(e, {
+      inputs: [{ shape, data: uniform(24, rng(5), 0.2, 2) }],
+      run: ([x]) => counting(e, count, () => chain(x, [{ op: 'mul', operand: x }, { op: 'div', operand: x }, { op: 'addScalar', alpha: 1 }])),
+      ref: ([x]) => x.map((v) => (v * v) / v + 1),
+    });
+    expect(count.made).toBe(1);
+  });
+
   it('falls back to one op per step where the fused kernel does not apply, with the same values and gradients', async (e) => {
     const cases: { name: string; shape: number[]; shapes: number[][]; steps: (ts: Tensor[]) => ChainStep[]; ref: RefStep[] }[] = [
       // 15 elements: not a multiple of 4.
