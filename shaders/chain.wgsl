@@ -7,7 +7,7 @@
 // the latter at x's shape (chain.ts sums them back to the operand's).
 //
 // Tensors are walked as vec4s: x has 4k elements and the innermost dimension of the merged broadcast (the `binary`
-// uniform of elementwise.ts, with that dimension divided by 4) has 4k too; an operand spanning it is read as four
+// uniform of src/kernels/broadcast.ts, with that dimension divided by 4) has 4k too; an operand spanning it is read as four
 // consecutive values, one broadcast along it as one value repeated.
 // #include "common/index.wgsl"
 // #include "common/elementwise-ops.wgsl"
@@ -49,13 +49,14 @@ override ARG4: u32 = 0u;
 override ARG5: u32 = 0u;
 override ARG6: u32 = 0u;
 override ARG7: u32 = 0u;
-// Whether t0 / t1 span the innermost dimension (else they are broadcast along it), and whether the backward pass
-// writes their gradients.
 // Whether a step takes t0 / t1 (a chain of unary steps reads neither and needs no cursor).
 override T0_USED: bool = false;
 override T1_USED: bool = false;
+// Whether t0 / t1 span the innermost dimension (else they are broadcast along it).
 override T0_SPANS: bool = false;
 override T1_SPANS: bool = false;
+// Whether the backward pass writes x's, t0's and t1's gradients (each only where it is wanted).
+override X_GRAD: bool = true;
 override T0_GRAD: bool = false;
 override T1_GRAD: bool = false;
 
@@ -191,26 +192,6 @@ fn run_chain(values: ptr<function, ChainValues>, o0: vec4<f32>, o1: vec4<f32>) {
   if (STEPS > 7u) { (*values)[8] = apply_step(KIND7, OP7, ARG7, 7u, (*values)[7], o0, o1); }
 }
 
-// ∂(u op v)/∂u and ∂(u op v)/∂v for the differentiable binary ops; maximum's ties go to u, minimum's to v (as the
-// one-op kernels' gradients do).
-struct Partials {
-  du: vec4<f32>,
-  dv: vec4<f32>,
-}
-
-fn binary_partials(op: u32, u: vec4<f32>, v: vec4<f32>) -> Partials {
-  let one = vec4(1.0);
-  let zero = vec4(0.0);
-  switch op {
-    case ADD: { return Partials(one, one); }
-    case SUB: { return Partials(one, -one); }
-    case MUL: { return Partials(v, u); }
-    case DIV: { return Partials(one / v, -(u / v) / v); }
-    case MAXIMUM: { let a = select(zero, one, u >= v); return Partials(a, one - a); }
-    default: { let b = select(zero, one, u >= v); return Partials(one - b, b); } // MINIMUM
-  }
-}
-
 // Output vec4s first..first+3: out4[i] = the chain at x4[i].
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn chain_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -280,7 +261,7 @@ fn chain_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     if (STEPS > 2u) { back_step(KIND2, OP2, ARG2, 2u, values[2], values[3], o0, o1, &g); }
     if (STEPS > 1u) { back_step(KIND1, OP1, ARG1, 1u, values[1], values[2], o0, o1, &g); }
     if (STEPS > 0u) { back_step(KIND0, OP0, ARG0, 0u, values[0], values[1], o0, o1, &g); }
-    out4[i] = g.x;
+    if (X_GRAD) { out4[i] = g.x; }
     if (T0_GRAD) { gt04[i] = g.t0; }
     if (T1_GRAD) { gt14[i] = g.t1; }
     walk_next(&w);

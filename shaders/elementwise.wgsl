@@ -1,5 +1,6 @@
 // Elementwise ops on f32. The op is an override constant, so each (entry, OP) pair compiles to a branch-free kernel;
-// the op codes below are the ones src/kernels/elementwise.ts passes (it reads them from shaderConstants).
+// the op codes (common/elementwise-ops.wgsl) are the ones src/kernels/elementwise.ts passes (it reads them from
+// shaderConstants).
 // #include "common/index.wgsl"
 // #include "common/elementwise-ops.wgsl"
 

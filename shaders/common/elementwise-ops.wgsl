@@ -125,3 +125,23 @@ fn binary_op(op: u32, u: f32, v: f32) -> f32 {
     default: { return 0.0; }
   }
 }
+
+// ∂(u op v)/∂u and ∂(u op v)/∂v for the differentiable binary ops; maximum's ties go to u, minimum's to v (as the
+// one-op kernels' gradients do).
+struct Partials {
+  du: vec4<f32>,
+  dv: vec4<f32>,
+}
+
+fn binary_partials(op: u32, u: vec4<f32>, v: vec4<f32>) -> Partials {
+  let one = vec4(1.0);
+  let zero = vec4(0.0);
+  switch op {
+    case ADD: { return Partials(one, one); }
+    case SUB: { return Partials(one, -one); }
+    case MUL: { return Partials(v, u); }
+    case DIV: { return Partials(one / v, -(u / v) / v); }
+    case MAXIMUM: { let a = select(zero, one, u >= v); return Partials(a, one - a); }
+    default: { let b = select(zero, one, u >= v); return Partials(one - b, b); } // MINIMUM
+  }
+}

@@ -24,7 +24,7 @@ export type OperandOp = keyof typeof OPERAND_OPS;
  */
 export type ChainStep = { op: UnaryOp; alpha?: number; beta?: number } | { op: OperandOp; operand: Tensor; left?: boolean };
 
-const isOperandStep = (s: ChainStep): s is { op: OperandOp; operand: Tensor; left?: boolean } => s.op in OPERAND_OPS;
+const isOperandStep = (s: ChainStep): s is { op: OperandOp; operand: Tensor; left?: boolean } => Object.hasOwn(OPERAND_OPS, s.op);
 
 /** The steps applied one op at a time (the fallback, and the definition the fused kernel matches). */
 function unfused(x: Tensor, steps: readonly ChainStep[]): Tensor {
@@ -36,8 +36,13 @@ function unfused(x: Tensor, steps: readonly ChainStep[]): Tensor {
   }, x);
 }
 
+export interface ChainOptions {
+  /** false: run the steps one op at a time even where the fused kernel applies (to compare, or to debug). */
+  fuse?: boolean;
+}
+
 /** The chain applied to x: y = f_m(... f_1(x) ...), fused into one kernel where it can be (see the file's comment). */
-export function chain(x: Tensor, steps: readonly ChainStep[]): Tensor {
+export function chain(x: Tensor, steps: readonly ChainStep[], options: ChainOptions = {}): Tensor {
   expectF32('chain', 'input', x);
   if (steps.length === 0) throw new Error('chain: needs at least one step');
   const operands: Tensor[] = [];
@@ -45,13 +50,13 @@ export function chain(x: Tensor, steps: readonly ChainStep[]): Tensor {
     if (isOperandStep(s)) {
       expectF32('chain', `step ${k} (${s.op})'s operand`, s.operand);
       if (!operands.includes(s.operand)) operands.push(s.operand);
-    } else if (!(s.op in UNARY)) {
+    } else if (!Object.hasOwn(UNARY, s.op)) {
       throw new Error(`chain: step ${k} has unknown op "${String(s.op)}" (unary ops: ${Object.keys(UNARY).join(', ')}; with an operand: ${Object.keys(OPERAND_OPS).join(', ')})`);
     } else if (s.op === 'clamp' && !((s.alpha ?? 0) <= (s.beta ?? 0))) {
       throw new Error(`chain: step ${k} (clamp) needs alpha (${s.alpha}) <= beta (${s.beta})`);
     }
   });
-  const fits = steps.length <= C.MAX_STEPS && operands.length <= 2 && x.size % 4 === 0 &&
+  const fits = options.fuse !== false && steps.length <= C.MAX_STEPS && operands.length <= 2 && x.rank <= C.MAX_DIMS &&
     operands.every((t) => t.rank <= x.rank && broadcastShapes('chain', t.shape, x.shape).every((d, i) => d === x.shape[i]));
   const walk = fits ? byVec4(broadcastParams('chain', x.shape, operands[0]?.shape ?? [], operands[1]?.shape ?? [])) : null;
   if (!walk) return unfused(x, steps);
@@ -83,16 +88,19 @@ export function chain(x: Tensor, steps: readonly ChainStep[]): Tensor {
   const y = e.empty(x.shape);
   e.dispatch({ shader: 'chain', entry: 'chain_forward', constants, label, bindings: { x4: x, t0, t1, out4: y, chain: params }, workgroups });
   return record('chain', [x, ...operands], y, (gy) => {
+    const wantsX = x.requiresGrad;
     const wants = operands.map((t) => t.requiresGrad);
-    const gx = e.empty(x.shape);
     // A gradient that is not wanted is never written; its binding gets a 4-value placeholder.
+    const gx = e.empty(wantsX ? x.shape : [4]);
     const grads = [0, 1].map((j) => e.empty(wants[j] ? x.shape : [4]));
     e.dispatch({
-      shader: 'chain', entry: 'chain_backward', constants: { ...constants, T0_GRAD: wants[0] ? 1 : 0, T1_GRAD: wants[1] ? 1 : 0 }, label: `${label}.backward`,
+      shader: 'chain', entry: 'chain_backward', label: `${label}.backward`,
+      constants: { ...constants, X_GRAD: wantsX ? 1 : 0, T0_GRAD: wants[0] ? 1 : 0, T1_GRAD: wants[1] ? 1 : 0 },
       bindings: { x4: x, t0, t1, gy4: gy, out4: gx, gt04: grads[0], gt14: grads[1], chain: params }, workgroups,
     });
     const out = operands.map((t, j) => (wants[j] ? sumTo(grads[j], t.shape) : null));
     grads.forEach((g, j) => { if (out[j] !== g) g.dispose(); });
-    return [gx, ...out];
+    if (!wantsX) gx.dispose();
+    return [wantsX ? gx : null, ...out];
   });
 }

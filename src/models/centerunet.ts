@@ -3,7 +3,8 @@
 // (3x3 conv → ReLU → 1x1 conv) predict a centre heatmap, the long and short side of each object's minimum-area
 // rotated rectangle, the centre's sub-cell offset and the long side's angle; two more such layers, fed U-Net skip
 // connections from the encoder's stride-4 and stride-2 levels, bring the features to full resolution for a
-// segmentation head. Trained with the focal loss, L1 at the centres and Dice (thesis Eq. 7). Instances: the detected
+// segmentation head (with neckSkips 'all', the second and third CenterNet layers also take the stride-16 and stride-8
+// levels: the `small` preset, which does not learn its heatmap from scratch without them). Trained with the focal loss, L1 at the centres and Dice (thesis Eq. 7). Instances: the detected
 // centres (3x3 max-pool NMS and top-K on the GPU) seed a marker watershed of the segmentation.
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
@@ -80,7 +81,7 @@ const common = {
 
 /**
  * Named configs: the thesis' ResNet50 network, and a ResNet18 at an eighth of its width that trains ~1000 steps in
- * about an hour on a software GPU (0.39M parameters; a training step of 2×1×128×128 crops took 2.3–2.7 s through
+ * about an hour on a software GPU (0.41M parameters, 0.39M before neckSkips 'all'; measured before it, a training step of 2×1×128×128 crops took 2.3–2.7 s through
  * `wgseg train` on lavapipe with the CPU shared). The last decoder layer and the segmentation head dominate a step
  * (64% of its GPU time at width 16): their convs run at half and full crop resolution, the deformable and offset
  * convs on the stem's `width` channels (the skip connection) beside the decoder's 8, so width sets their cost. At
@@ -165,7 +166,10 @@ export class CenterUNet implements InstanceModel {
     this.initSeed += 1024;
     const levels = this.backbone.channels;
     // Decoder layer l (input stride 32 / 2^l) concatenates the encoder level of that stride where skipLevel says.
-    this.neckInputs = c.neckChannels.map((_, l) => (l === 0 ? levels[4] : c.neckChannels[l - 1]) + (this.skipLevel(l) === null ? 0 : levels[this.skipLevel(l)!]));
+    this.neckInputs = c.neckChannels.map((_, l) => {
+      const skip = this.skipLevel(l);
+      return (l === 0 ? levels[4] : c.neckChannels[l - 1]) + (skip === null ? 0 : levels[skip]);
+    });
     c.neckChannels.forEach((out, l) => {
       const name = `neck.${l}`;
       const cin = this.neckInputs[l];

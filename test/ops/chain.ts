@@ -1,6 +1,7 @@
 // Fused elementwise chains (src/kernels/chain.ts) against float64 references, with finite-difference gradient checks
 // of x and both operands; the fused kernel (one kernel and one tensor forward) and the one-op-at-a-time fallback give the same.
 import { chain, type ChainStep, type Tensor } from '../../src/index.ts';
+import * as ops from '../../src/index.ts';
 import { checkOp, coordsOf, rng, sizeOf, uniform } from '../support/check.ts';
 import { expect } from '../support/expect.ts';
 import { checkList } from '../support/suite.ts';
@@ -38,13 +39,13 @@ function refChain(shape: readonly number[], operandShapes: readonly (readonly nu
 
 describe('chain', () => {
   // [2, 4, 3, 4] walks as [2, 4, 12 / 4] (no invocation's 4 vec4s fit in a run of 3), [3, 4, 2, 12] as [3, 4, 24 / 4]
-  // (some do: the stepping without carries).
-  for (const shape of [[2, 4, 3, 4], [3, 4, 2, 12]]) {
-    it(`sigmoid(relu(x·a + b)) [${shape}], a and b per channel (broadcast along the vec4 dimension): forward and gradients of x, a, b, one kernel`, async (e) => {
+  // (some do: the stepping without carries); there x wants no gradient (the backward skips it).
+  for (const [shape, xGrad] of [[[2, 4, 3, 4], true], [[3, 4, 2, 12], false]] as const) {
+    it(`sigmoid(relu(x·a + b)) [${shape}], a and b per channel (broadcast along the vec4 dimension): forward and gradients of ${xGrad ? 'x, ' : ''}a, b, one kernel`, async (e) => {
       const per = [4, 1, 1];
       const count = { made: 0 };
       await checkOp(e, {
-        inputs: [{ shape }, { shape: per }, { shape: per }],
+        inputs: [{ shape: [...shape], grad: xGrad }, { shape: per }, { shape: per }],
         run: ([x, a, b]) => counting(e, count, () => chain(x, [{ op: 'mul', operand: a }, { op: 'add', operand: b }, { op: 'relu' }, { op: 'sigmoid' }])),
         ref: refChain(shape, [per, per], [(v, t) => v * t(0), (v, t) => v + t(1), (v) => Math.max(v, 0), sigm]),
       });
@@ -92,15 +93,48 @@ describe('chain', () => {
     expect(count.made).toBe(1);
   });
 
-  it('x as its own operand: (x·x)/x + 1, the gradient summed over x and both operand uses, one kernel', async (e) => {
+  it('x as its own operand: x·x + x, the gradient (2x + 1) summed over x and its two operand uses, one kernel', async (e) => {
     const shape = [3, 8];
     const count = { made: 0 };
     await checkOp(e, {
-      inputs: [{ shape, data: uniform(24, rng(5), 0.2, 2) }],
-      run: ([x]) => counting(e, count, () => chain(x, [{ op: 'mul', operand: x }, { op: 'div', operand: x }, { op: 'addScalar', alpha: 1 }])),
-      ref: ([x]) => x.map((v) => (v * v) / v + 1),
+      inputs: [{ shape }],
+      run: ([x]) => counting(e, count, () => chain(x, [{ op: 'mul', operand: x }, { op: 'add', operand: x }])),
+      ref: ([x]) => x.map((v) => v * v + v),
     });
     expect(count.made).toBe(1);
+  });
+
+  it('ties of maximum and minimum, every side of every binary op, one operand spanning and one broadcast, one without a gradient: fused equals op by op', async (e) => {
+    // x [2, 3, 24] walks as [2, 3, 24 / 4] with t0 [3, 24] spanning the vec4 dimension and t1 [3, 1] broadcast along it.
+    const rand = rng(11);
+    const xs = Float32Array.from(uniform(144, rand, -1, 1));
+    const t0s = Float32Array.from(uniform(72, rand, -1, 1));
+    // A third of x ties with t0, and t1 ties with x in some places.
+    xs.forEach((_, i) => { if (i % 3 === 0) xs[i] = t0s[i % 72]; });
+    const t1s = Float32Array.from([xs[0], 0.25, -0.5]);
+    const steps = (t0: Tensor, t1: Tensor): ChainStep[] => [
+      { op: 'maximum', operand: t0, left: true }, { op: 'minimum', operand: t0 }, { op: 'maximum', operand: t1 },
+      { op: 'minimum', operand: t1, left: true }, { op: 'add', operand: t0, left: true }, { op: 'sub', operand: t1, left: true },
+      { op: 'mul', operand: t0 }, { op: 'div', operand: t1, left: true },
+    ];
+    const results: Float32Array[][] = [];
+    for (const fuse of [true, false]) {
+      const x = e.param(e.tensor(xs, [2, 3, 24]));
+      const t0 = e.param(e.tensor(t0s, [3, 24]));
+      const t1 = e.tensor(t1s, [3, 1]);
+      const y = chain(x, steps(t0, t1), { fuse });
+      const weights = e.tensor(Float32Array.from({ length: 144 }, (_, i) => (i % 7) - 3), [2, 3, 24]);
+      const loss = ops.sum(ops.mul(y, weights));
+      loss.backward();
+      results.push([await y.data(), await x.grad!.data(), await t0.grad!.data()] as Float32Array[]);
+      expect(t1.grad ?? null, 't1 wants no gradient').toBe(null);
+      for (const t of [x, t0, t1, y, weights, loss]) t.dispose();
+    }
+    const [fused, byOp] = results;
+    ['values', "x's gradient", "t0's gradient"].forEach((what, k) => {
+      // Equal up to float32 rounding (the operand's gradient is summed over the batch in another order).
+      fused[k].forEach((v, i) => expect(Math.abs(v - byOp[k][i]) <= 1e-6 * Math.max(1, Math.abs(byOp[k][i])), `${what} at ${i}: ${v} vs ${byOp[k][i]}`).toBe(true));
+    });
   });
 
   it('falls back to one op per step where the fused kernel does not apply, with the same values and gradients', async (e) => {
@@ -114,7 +148,9 @@ describe('chain', () => {
       // The operand is larger than x: the result takes the broadcast shape.
       { name: 'operand wider than x', shape: [4, 1], shapes: [[4, 4]], steps: ([t]) => [{ op: 'mul', operand: t }], ref: [] },
       // Innermost dimension 6: x has 12 elements but the walk does not divide into vec4s.
-      { name: 'innermost 6', shape: [2, 6], shapes: [[2, 1]], steps: ([t]) => [{ op: 'div', operand: t, left: true }], ref: [(v, t) => t(0) / v] },
+      { name: 'innermost 6', shape: [2, 6], shapes: [[2, 1]], steps: ([t]) => [{ op: 'div', operand: t, left: true }, { op: 'sigmoid' }], ref: [(v, t) => t(0) / v, sigm] },
+      // Rank 9: more dimensions than the kernel's uniform carries.
+      { name: 'rank 9', shape: [1, 1, 1, 1, 1, 1, 1, 2, 4], shapes: [], steps: () => [{ op: 'scale', alpha: 2 }, { op: 'sigmoid' }], ref: [(v) => 2 * v, sigm] },
     ];
     for (const c of cases) {
       if (c.name === 'operand wider than x') {
