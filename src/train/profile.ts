@@ -48,6 +48,7 @@ export async function profileSteps(e: Engine, model: InstanceModel, run: RunConf
   let start = 0;
   let end = 0;
   let before = e.stats();
+  let after = before;
   const timings = await e.profile(async () => {
     await trainer.run({
       batch: async (step) => {
@@ -65,12 +66,16 @@ export async function profileSteps(e: Engine, model: InstanceModel, run: RunConf
       },
       save: async () => {},
       progress: (event) => {
-        if (event.type === 'step' && event.step === total) end = performance.now();
+        // The counts stop here too: the trainer's end-of-run save (reading back every weight and optimizer state)
+        // is no part of a step.
+        if (event.type === 'step' && event.step === total) {
+          end = performance.now();
+          after = e.stats();
+        }
       },
     });
   });
   writeTensors(modelTensors(model), saved, 'the weights before profiling');
-  const after = e.stats();
   const byLabel = new Map<string, { ms: number; calls: number; flops: number }>();
   for (const t of timings) {
     const k = byLabel.get(t.label) ?? { ms: 0, calls: 0, flops: 0 };
