@@ -121,32 +121,24 @@ fn chain_advance(c: ptr<function, ChainCursor>) {
   }
 }
 
-// The cursor at vec4 `first` of an invocation that walks `count` vec4s, and whether they stay within one run of the
-// innermost dimension: then the cursor steps by the operands' innermost strides alone (walk_next), without the carry
-// loop (as elementwise.wgsl's within_run).
-struct Walk {
-  c: ChainCursor,
-  within: bool,
-}
-
-fn walk_from(first: u32, count: u32) -> Walk {
-  var w: Walk;
-  if (!(T0_USED || T1_USED)) { return w; }
-  w.c = chain_cursor_at(first);
+// Whether an invocation's `count` vec4s from the cursor stay within one run of the innermost dimension: then the
+// cursor steps by the operands' innermost strides alone (walk_next), without the carry loop (as elementwise.wgsl's
+// within_run). The cursor is passed by pointer itself, not as a member of a struct: Deno's naga 29 panics on a
+// pointer to a member of a pointee (`&(*w).c`).
+fn walk_within(c: ChainCursor, count: u32) -> bool {
   let last = chain.rank - 1u;
-  w.within = w.c.coord[last] + count <= dim(chain.shape, last);
-  return w;
+  return c.coord[last] + count <= dim(chain.shape, last);
 }
 
-fn walk_next(w: ptr<function, Walk>) {
+fn walk_next(c: ptr<function, ChainCursor>, within: bool) {
   if (!(T0_USED || T1_USED)) { return; }
-  if ((*w).within) {
+  if (within) {
     let last = chain.rank - 1u;
-    (*w).c.i0 += dim(chain.t0Strides, last);
-    (*w).c.i1 += dim(chain.t1Strides, last);
+    (*c).i0 += dim(chain.t0Strides, last);
+    (*c).i1 += dim(chain.t1Strides, last);
     return;
   }
-  chain_advance(&(*w).c);
+  chain_advance(c);
 }
 
 fn load_t0(i: u32) -> vec4<f32> {
@@ -198,15 +190,20 @@ fn chain_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let first = flat_index(gid, nwg) * CHAIN_VEC4_PER_INVOCATION;
   let end = min(first + CHAIN_VEC4_PER_INVOCATION, chain.n4);
   if (first >= end) { return; }
-  var w = walk_from(first, end - first);
+  var c = ChainCursor();
+  var within = false;
+  if (T0_USED || T1_USED) {
+    c = chain_cursor_at(first);
+    within = walk_within(c, end - first);
+  }
   for (var i = first; i < end; i++) {
-    let o0 = load_t0(w.c.i0);
-    let o1 = load_t1(w.c.i1);
+    let o0 = load_t0(c.i0);
+    let o1 = load_t1(c.i1);
     var values: ChainValues;
     values[0] = x4[i];
     run_chain(&values, o0, o1);
     out4[i] = values[STEPS];
-    walk_next(&w);
+    walk_next(&c, within);
   }
 }
 
@@ -245,10 +242,15 @@ fn chain_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   let first = flat_index(gid, nwg) * CHAIN_VEC4_PER_INVOCATION;
   let end = min(first + CHAIN_VEC4_PER_INVOCATION, chain.n4);
   if (first >= end) { return; }
-  var w = walk_from(first, end - first);
+  var c = ChainCursor();
+  var within = false;
+  if (T0_USED || T1_USED) {
+    c = chain_cursor_at(first);
+    within = walk_within(c, end - first);
+  }
   for (var i = first; i < end; i++) {
-    let o0 = load_t0(w.c.i0);
-    let o1 = load_t1(w.c.i1);
+    let o0 = load_t0(c.i0);
+    let o1 = load_t1(c.i1);
     var values: ChainValues;
     values[0] = x4[i];
     run_chain(&values, o0, o1);
@@ -264,6 +266,6 @@ fn chain_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     if (X_GRAD) { out4[i] = g.x; }
     if (T0_GRAD) { gt04[i] = g.t0; }
     if (T1_GRAD) { gt14[i] = g.t1; }
-    walk_next(&w);
+    walk_next(&c, within);
   }
 }
