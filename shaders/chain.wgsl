@@ -92,8 +92,10 @@ struct ChainCursor {
   i1: u32,
 }
 
+// The cursor at vec4 i (all zeros where no step takes an operand).
 fn chain_cursor_at(i: u32) -> ChainCursor {
   var c: ChainCursor;
+  if (!(T0_USED || T1_USED)) { return c; }
   var rest = i;
   for (var d = i32(chain.rank) - 1; d >= 0; d--) {
     let k = u32(d);
@@ -126,6 +128,7 @@ fn chain_advance(c: ptr<function, ChainCursor>) {
 // within_run). The cursor is passed by pointer itself, not as a member of a struct: Deno's naga 29 panics on a
 // pointer to a member of a pointee (`&(*w).c`).
 fn walk_within(c: ChainCursor, count: u32) -> bool {
+  if (!(T0_USED || T1_USED)) { return false; }
   let last = chain.rank - 1u;
   return c.coord[last] + count <= dim(chain.shape, last);
 }
@@ -171,17 +174,20 @@ fn apply_step(kind: u32, op: u32, arg: u32, k: u32, v: vec4<f32>, o0: vec4<f32>,
   }
 }
 
-// The chain at x with the operands' values o0, o1; values[k] is the running value before step k, values[STEPS] the
+// The chain at x with the operands' values o0, o1: values[k] is the running value before step k, values[STEPS] the
 // result. The steps are written out, not looped over, so that every step's overrides reach it as constants.
-fn run_chain(values: ptr<function, ChainValues>, o0: vec4<f32>, o1: vec4<f32>) {
-  if (STEPS > 0u) { (*values)[1] = apply_step(KIND0, OP0, ARG0, 0u, (*values)[0], o0, o1); }
-  if (STEPS > 1u) { (*values)[2] = apply_step(KIND1, OP1, ARG1, 1u, (*values)[1], o0, o1); }
-  if (STEPS > 2u) { (*values)[3] = apply_step(KIND2, OP2, ARG2, 2u, (*values)[2], o0, o1); }
-  if (STEPS > 3u) { (*values)[4] = apply_step(KIND3, OP3, ARG3, 3u, (*values)[3], o0, o1); }
-  if (STEPS > 4u) { (*values)[5] = apply_step(KIND4, OP4, ARG4, 4u, (*values)[4], o0, o1); }
-  if (STEPS > 5u) { (*values)[6] = apply_step(KIND5, OP5, ARG5, 5u, (*values)[5], o0, o1); }
-  if (STEPS > 6u) { (*values)[7] = apply_step(KIND6, OP6, ARG6, 6u, (*values)[6], o0, o1); }
-  if (STEPS > 7u) { (*values)[8] = apply_step(KIND7, OP7, ARG7, 7u, (*values)[7], o0, o1); }
+fn chain_at(x: vec4<f32>, o0: vec4<f32>, o1: vec4<f32>) -> ChainValues {
+  var values: ChainValues;
+  values[0] = x;
+  if (STEPS > 0u) { values[1] = apply_step(KIND0, OP0, ARG0, 0u, values[0], o0, o1); }
+  if (STEPS > 1u) { values[2] = apply_step(KIND1, OP1, ARG1, 1u, values[1], o0, o1); }
+  if (STEPS > 2u) { values[3] = apply_step(KIND2, OP2, ARG2, 2u, values[2], o0, o1); }
+  if (STEPS > 3u) { values[4] = apply_step(KIND3, OP3, ARG3, 3u, values[3], o0, o1); }
+  if (STEPS > 4u) { values[5] = apply_step(KIND4, OP4, ARG4, 4u, values[4], o0, o1); }
+  if (STEPS > 5u) { values[6] = apply_step(KIND5, OP5, ARG5, 5u, values[5], o0, o1); }
+  if (STEPS > 6u) { values[7] = apply_step(KIND6, OP6, ARG6, 6u, values[6], o0, o1); }
+  if (STEPS > 7u) { values[8] = apply_step(KIND7, OP7, ARG7, 7u, values[7], o0, o1); }
+  return values;
 }
 
 // Output vec4s first..first+3: out4[i] = the chain at x4[i].
@@ -190,18 +196,12 @@ fn chain_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let first = flat_index(gid, nwg) * CHAIN_VEC4_PER_INVOCATION;
   let end = min(first + CHAIN_VEC4_PER_INVOCATION, chain.n4);
   if (first >= end) { return; }
-  var c = ChainCursor();
-  var within = false;
-  if (T0_USED || T1_USED) {
-    c = chain_cursor_at(first);
-    within = walk_within(c, end - first);
-  }
+  var c = chain_cursor_at(first);
+  let within = walk_within(c, end - first);
   for (var i = first; i < end; i++) {
     let o0 = load_t0(c.i0);
     let o1 = load_t1(c.i1);
-    var values: ChainValues;
-    values[0] = x4[i];
-    run_chain(&values, o0, o1);
+    var values = chain_at(x4[i], o0, o1);
     out4[i] = values[STEPS];
     walk_next(&c, within);
   }
@@ -242,18 +242,12 @@ fn chain_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
   let first = flat_index(gid, nwg) * CHAIN_VEC4_PER_INVOCATION;
   let end = min(first + CHAIN_VEC4_PER_INVOCATION, chain.n4);
   if (first >= end) { return; }
-  var c = ChainCursor();
-  var within = false;
-  if (T0_USED || T1_USED) {
-    c = chain_cursor_at(first);
-    within = walk_within(c, end - first);
-  }
+  var c = chain_cursor_at(first);
+  let within = walk_within(c, end - first);
   for (var i = first; i < end; i++) {
     let o0 = load_t0(c.i0);
     let o1 = load_t1(c.i1);
-    var values: ChainValues;
-    values[0] = x4[i];
-    run_chain(&values, o0, o1);
+    var values = chain_at(x4[i], o0, o1);
     var g = Gradients(gy4[i], vec4(0.0), vec4(0.0));
     if (STEPS > 7u) { back_step(KIND7, OP7, ARG7, 7u, values[7], values[8], o0, o1, &g); }
     if (STEPS > 6u) { back_step(KIND6, OP6, ARG6, 6u, values[6], values[7], o0, o1, &g); }
