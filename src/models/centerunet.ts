@@ -8,10 +8,11 @@
 // centres (3x3 max-pool NMS and top-K on the GPU) seed a marker watershed of the segmentation.
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
+import { chain } from '../kernels/chain.ts';
 import { conv, convTranspose } from '../kernels/conv.ts';
 import { deformConv } from '../kernels/deform-conv.ts';
 import { diceLoss } from '../kernels/dice.ts';
-import { abs, mul, relu, scale, sigmoid, sub, tanh } from '../kernels/elementwise.ts';
+import { abs, mul, relu, scale, sigmoid, sub } from '../kernels/elementwise.ts';
 import { fans, heUniform, zerosInit } from '../kernels/init.ts';
 import { focalLoss } from '../kernels/focal-loss.ts';
 import { findPeaks } from '../kernels/peaks.ts';
@@ -259,7 +260,7 @@ export class CenterUNet implements InstanceModel {
     const offsetMask = this.convLayer(`${name}.offset`, x, 1);
     const raw = slice(offsetMask, [0, 0, 0, 0], [n, 18, h, w]);
     const b = this.config.offsetBound;
-    const offset = b === null ? raw : scale(tanh(scale(raw, 1 / b)), b);
+    const offset = b === null ? raw : chain(raw, [{ op: 'scale', alpha: 1 / b }, { op: 'tanh' }, { op: 'scale', alpha: b }]);
     const mask = sigmoid(slice(offsetMask, [0, 18, 0, 0], [n, 9, h, w]));
     const deformed = deformConv(x, offset, mask, this.p(`${name}.dcn.weight`), this.p(`${name}.dcn.bias`), { pads: [1, 1, 1, 1] });
     const y = relu(this.bn(`${name}.dcn_bn`, deformed, training));
