@@ -65,7 +65,8 @@ export function chain(x: Tensor, steps: readonly ChainStep[], options: ChainOpti
   const [t0, t1] = [operands[0] ?? x, operands[1] ?? operands[0] ?? x];
   const constants: Record<string, number> = {
     STEPS: steps.length, T0_USED: operands.length > 0 ? 1 : 0, T1_USED: operands.length > 1 ? 1 : 0,
-    T0_SPANS: walk.aVec === 1 && operands.length > 0 ? 1 : 0, T1_SPANS: walk.bVec === 1 && operands.length > 1 ? 1 : 0,
+    // A missing operand walks as shape [] (stride 0 everywhere), so it never spans.
+    T0_SPANS: walk.aVec, T1_SPANS: walk.bVec,
   };
   const alpha = new Array<number>(C.MAX_STEPS).fill(0);
   const beta = new Array<number>(C.MAX_STEPS).fill(0);

@@ -4,8 +4,9 @@
 // rotated rectangle, the centre's sub-cell offset and the long side's angle; two more such layers, fed U-Net skip
 // connections from the encoder's stride-4 and stride-2 levels, bring the features to full resolution for a
 // segmentation head (with neckSkips 'all', the second and third CenterNet layers also take the stride-16 and stride-8
-// levels: the `small` preset, which does not learn its heatmap from scratch without them). Trained with the focal loss, L1 at the centres and Dice (thesis Eq. 7). Instances: the detected
-// centres (3x3 max-pool NMS and top-K on the GPU) seed a marker watershed of the segmentation.
+// levels: the `small` preset, which does not learn its heatmap from scratch without them). Trained with the focal
+// loss, L1 at the centres and Dice (thesis Eq. 7). Instances: the detected centres (3x3 max-pool NMS and top-K on the
+// GPU) seed a marker watershed of the segmentation.
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { chain } from '../kernels/chain.ts';
@@ -82,8 +83,8 @@ const common = {
 
 /**
  * Named configs: the thesis' ResNet50 network, and a ResNet18 at an eighth of its width that trains ~1000 steps in
- * about an hour on a software GPU (0.41M parameters, 0.39M before neckSkips 'all'; measured before it, a training step of 2×1×128×128 crops took 2.3–2.7 s through
- * `wgseg train` on lavapipe with the CPU shared). The last decoder layer and the segmentation head dominate a step
+ * about an hour on a software GPU (0.41M parameters, 0.39M before neckSkips 'all'; measured before it, a training
+ * step of 2×1×128×128 crops took 2.3–2.7 s through `wgseg train` on lavapipe with the CPU shared). The last decoder layer and the segmentation head dominate a step
  * (64% of its GPU time at width 16): their convs run at half and full crop resolution, the deformable and offset
  * convs on the stem's `width` channels (the skip connection) beside the decoder's 8, so width sets their cost. At
  * width 16 a step took 4.5 s, and 9–15 s on 256×256 crops. `small` also feeds the stride-16 and stride-8 encoder levels
