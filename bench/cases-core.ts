@@ -14,6 +14,9 @@ function matmulCase(m: number, k: number, n: number): BenchCase {
   };
 }
 
+/** Matmuls that fill a discrete GPU (`--large`; minutes each on a CPU adapter): the adapter's ceiling there. */
+export const largeCases = (): BenchCase[] => [matmulCase(2048, 2048, 2048), matmulCase(4096, 4096, 4096)];
+
 export function coreCases(quick: boolean): BenchCase[] {
   const rows = quick ? 512 : 2048;
   const cols = 2048;

@@ -1,10 +1,11 @@
-// `npm run bench -- [--out FILE] [--filter REGEX] [--quick] [--repeats N]`: our kernels next to TensorFlow.js's WebGPU
-// backend on the same adapter, in one process. Prints a markdown table; --out writes the JSON array.
+// `npm run bench -- [--out FILE] [--filter REGEX] [--quick] [--large] [--repeats N]`: our kernels next to TensorFlow.js's
+// WebGPU backend on the same adapter, in one process. Prints a markdown table; --out writes the JSON array. --large
+// adds 2048³ and 4096³ matmuls (a discrete GPU's ceiling). WGSEG_TUNING changes our kernel shapes (src/engine/tuning.ts).
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createNodeEngine } from '../src/node.ts';
 import { formatTable, gpuTime, timeRunner, type BenchCase, type BenchResult } from './harness.ts';
-import { coreCases } from './cases-core.ts';
+import { coreCases, largeCases } from './cases-core.ts';
 import { convFamilyCases } from './cases-conv.ts';
 import { loadPeer } from './peer.ts';
 
@@ -13,6 +14,7 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     filter: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    large: { type: 'boolean', default: false },
     repeats: { type: 'string', default: '5' },
     'no-peer': { type: 'boolean', default: false },
   },
@@ -24,9 +26,9 @@ const engine = await createNodeEngine();
 const tf = args['no-peer'] ? null : await loadPeer(engine.gpu!);
 const timing = { repeats: Number(args.repeats), minRepeatMs: args.quick ? 20 : 100, warmup: 2 };
 const pattern = args.filter ? new RegExp(args.filter, 'i') : null;
-const cases = caseModules.flatMap((m) => m(args.quick)).filter((c) => !pattern || pattern.test(c.name));
+const cases = [...caseModules.flatMap((m) => m(args.quick)), ...(args.large ? largeCases() : [])].filter((c) => !pattern || pattern.test(c.name));
 
-console.log(`adapter: ${engine.adapterName}; ${new Date().toISOString().slice(0, 10)}; repeats ${timing.repeats}${args.quick ? ' (quick)' : ''}`);
+console.log(`adapter: ${engine.adapterName}; ${new Date().toISOString().slice(0, 10)}; repeats ${timing.repeats}${args.quick ? ' (quick)' : ''}; tuning ${JSON.stringify(engine.tuning)}`);
 const results: BenchResult[] = [];
 for (const c of cases) {
   const ours = c.ours(engine);
@@ -55,7 +57,7 @@ console.log(`\n${formatTable(results)}`);
 if (ceiling > 0) console.log(`ceiling: best matmul in this run, ${ceiling.toFixed(2)} GFLOP/s`);
 for (const r of results) if (r.peer_note) console.log(`- ${r.name}: ${r.peer_note}`);
 if (args.out) {
-  writeFileSync(args.out, `${JSON.stringify(results.map((r) => ({ ...r, adapter: engine.adapterName })), null, 2)}\n`);
+  writeFileSync(args.out, `${JSON.stringify(results.map((r) => ({ ...r, adapter: engine.adapterName, tuning: engine.tuning })), null, 2)}\n`);
   console.log(`wrote ${args.out}`);
 }
 engine.destroy();

@@ -5,17 +5,20 @@
 // Tiling: a workgroup computes a TILE_M x TILE_N block of out. It walks K in steps of TILE_K, staging an
 // op(a) tile and an op(b) tile in workgroup memory (k-major, so the inner loop reads along m and n), and each
 // invocation accumulates ROWS x COLS outputs in registers: ROWS + COLS tile reads per k for ROWS * COLS FMAs.
-// On lavapipe 8x8 per invocation beat 4x4 by 1.3-1.8x (tile reads dominate), and 128x128 tiles beat 64x64.
+// The block (4x4 or 8x8) and the workgroup shape are the engine's tuning (src/engine/tuning.ts): on lavapipe 8x8
+// per invocation beat 4x4 by 1.3-1.8x (tile reads dominate), and 128x128 tiles beat 64x64.
 // Out-of-range rows, columns and k are loaded as 0 without branching, so any M, N, K works.
 // #include "common/index.wgsl"
 
 override TRANSPOSE_A: bool = false;
 override TRANSPOSE_B: bool = false;
 
-// Each invocation accumulates ROWS x COLS outputs; the workgroup is WG_X x WG_Y invocations, so its output tile is
-// TILE_M = WG_Y * ROWS by TILE_N = WG_X * COLS (src/kernels/matmul.ts picks the workgroup shape per problem size).
-const ROWS = 8u;
-const COLS = 8u;
+// Each invocation accumulates ROWS x COLS outputs (ROWS, COLS in {4, 8}); the workgroup is WG_X x WG_Y invocations,
+// so its output tile is TILE_M = WG_Y * ROWS by TILE_N = WG_X * COLS (src/kernels/matmul.ts picks the shape).
+// Registers are sized for the largest block; after override substitution the loops have constant bounds.
+const MAX_BLOCK = 8u;
+override ROWS: u32 = 8u;
+override COLS: u32 = 8u;
 const TILE_K = 16u;
 override WG_X: u32 = 16u;
 override WG_Y: u32 = 16u;
@@ -69,7 +72,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
   let bBase = bases.y;
 
   // acc[i * COLS / 4 + c][j]: row i, column 4c + j of this invocation's block.
-  var acc: array<vec4<f32>, ROWS * COLS / 4u>;
+  var acc: array<vec4<f32>, MAX_BLOCK * MAX_BLOCK / 4u>;
   for (var k0 = 0u; k0 < params.K; k0 += TILE_K) {
     // Cooperative tile loads; the flat index runs along the operand's contiguous axis in global memory.
     for (var i = flat; i < TILE_K * TILE_M; i += THREADS) {
@@ -84,7 +87,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     }
     workgroupBarrier();
     for (var k = 0u; k < TILE_K; k++) {
-      var bv: array<vec4<f32>, COLS / 4u>;
+      var bv: array<vec4<f32>, MAX_BLOCK / 4u>;
       for (var c = 0u; c < COLS / 4u; c++) {
         let bk = k * TILE_N + lid.x + 4u * c * WG_X;
         bv[c] = vec4(bTile[bk], bTile[bk + WG_X], bTile[bk + 2u * WG_X], bTile[bk + 3u * WG_X]);

@@ -2,6 +2,7 @@
 // browsers, where createEngine() from the main entry uses navigator.gpu.
 import { create, globals } from 'webgpu';
 import { createEngine, type Engine, type EngineOptions } from './engine/engine.ts';
+import { parseTuning } from './engine/tuning.ts';
 
 export * from './index.ts';
 
@@ -13,12 +14,17 @@ export * from './index.ts';
  */
 let gpu: GPU | null = null;
 
-/** An engine on the best adapter Dawn finds (a real GPU, else Mesa's lavapipe when `npm run setup` installed it). */
+/**
+ * An engine on the best adapter Dawn finds (a real GPU, else Mesa's lavapipe when `npm run setup` installed it).
+ * The environment variable WGSEG_TUNING (`matmulBlock=4,matmulTile=64`, src/engine/tuning.ts) changes kernel shapes
+ * where options.tuning does not say, for benchmarks and the `wgseg` command alike.
+ */
 export async function createNodeEngine(options: Omit<EngineOptions, 'gpu'> = {}): Promise<Engine> {
+  const fromEnv = process.env.WGSEG_TUNING ? parseTuning(process.env.WGSEG_TUNING) : {};
   Object.assign(globalThis, globals);
   // Full-resolution timestamps: Dawn otherwise rounds them to 65.536 µs.
   gpu ??= create(['disable-dawn-features=timestamp_quantization']);
-  return createEngine({ ...options, gpu });
+  return createEngine({ ...options, gpu, tuning: { ...fromEnv, ...options.tuning } });
 }
 export * from './train/checkpoint-node.ts';
 export * from './train/io-node.ts';

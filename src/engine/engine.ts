@@ -5,6 +5,7 @@ import { BYTES_PER_ELEMENT, dtypeOf, typedArray, type AnyTypedArray, type DType 
 import { Dispatcher, type DispatchSpec, type KernelTiming } from './dispatch.ts';
 import { BufferPool } from './pool.ts';
 import { checkShape, sizeOf, Storage, Tensor, type Shape } from './tensor.ts';
+import { checkTuning, defaultTuning, type Tuning } from './tuning.ts';
 import { shaderConstants, shaderSources } from '../shaders.gen.ts';
 
 const { WORKGROUP_SIZE } = shaderConstants.core;
@@ -17,6 +18,8 @@ export interface EngineOptions {
   powerPreference?: GPUPowerPreference;
   /** Request timestamp-query when the adapter has it (default true): needed for kernel profiling. */
   timestamps?: boolean;
+  /** Kernel shapes other than the adapter's defaults (src/engine/tuning.ts); for benchmarks. */
+  tuning?: Partial<Tuning>;
 }
 
 export interface EngineStats {
@@ -118,6 +121,21 @@ export class Engine {
   }
 
   private isCpuAdapter: boolean | undefined;
+
+  /** The kernel shapes dispatches use: the adapter kind's defaults (src/engine/tuning.ts) unless setTuning changed them. */
+  get tuning(): Tuning {
+    this.currentTuning ??= defaultTuning(this.cpuAdapter);
+    return this.currentTuning;
+  }
+
+  /** Changes some of the kernel shapes (checked; a bad key or value throws); returns the tuning it replaced. */
+  setTuning(changes: Partial<Tuning>): Tuning {
+    const before = this.tuning;
+    this.currentTuning = { ...before, ...checkTuning(changes) };
+    return before;
+  }
+
+  private currentTuning: Tuning | undefined;
 
   // ---- tensors -------------------------------------------------------------------------------------------------
 
@@ -499,7 +517,9 @@ function collectTensors(value: unknown, into: Set<Tensor>): void {
 /** Gets a device from `options.device`, `options.gpu` or the runtime's `navigator.gpu`, and wraps it in an engine. */
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
   if (options.device) {
-    return new Engine(options.device, { vendor: '', architecture: '', description: options.device.label }, false);
+    const engine = new Engine(options.device, { vendor: '', architecture: '', description: options.device.label }, false);
+    if (options.tuning) engine.setTuning(options.tuning);
+    return engine;
   }
   const gpu = options.gpu ?? (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) {
@@ -523,5 +543,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     },
   });
   const info = adapter.info;
-  return new Engine(device, { vendor: info.vendor, architecture: info.architecture, description: info.description }, true, gpu);
+  const engine = new Engine(device, { vendor: info.vendor, architecture: info.architecture, description: info.description }, true, gpu);
+  if (options.tuning) engine.setTuning(options.tuning);
+  return engine;
 }

@@ -52,11 +52,6 @@ interface Geometry {
 // {8, 16, 32}, WG_Y in {1, 2, 4, 8}, K in steps of TILE_K (8 or MAX_TILE_K = 16).
 const { ROWS, COLS, MAX_TILE_K } = shaderConstants.conv;
 /**
- * The weight gradient splits its K (batch x output pixels) across more workgroups until about this many run, keeping
- * at least MIN_PIXELS_PER_SPLIT per split: on lavapipe 256 workgroups of 4 rows each ran 1.4x slower than 32.
- */
-const WEIGHT_GRAD_WORKGROUPS = 128;
-/**
  * On a CPU adapter, groups of at most this many output rows (channels) take WG_Y = 1 with PRIVATE_A: no workgroup
  * barrier per K step (lavapipe: 8-32 channels 16-23% faster; 64 channels 5-7% slower with it, so they keep WG_Y = 8).
  */
@@ -186,7 +181,7 @@ function convWeightGrad(geo: Geometry, x: Tensor, gy: Tensor, label: string): Te
   const { constants, mTiles, groups } = tiling(e, geo.cout / geo.group, (geo.cin / geo.group) * volume(geo.kernel), geo.group, geo.outSize[2], true);
   const perSplit = groups[0] * groups[1] * groups[2];
   const pixels = rows * geo.outSize[2];
-  const splits = Math.max(1, Math.min(Math.ceil(WEIGHT_GRAD_WORKGROUPS / perSplit), Math.floor(pixels / MIN_PIXELS_PER_SPLIT), Math.floor(65535 / geo.group)));
+  const splits = Math.max(1, Math.min(Math.ceil(e.tuning.convWeightGradWorkgroups / perSplit), Math.floor(pixels / MIN_PIXELS_PER_SPLIT), Math.floor(65535 / geo.group)));
   const rowsPerSplit = Math.ceil(rows / splits);
   const used = Math.ceil(rows / rowsPerSplit);
   const out = e.empty(used === 1 ? geo.wShape : [used, ...geo.wShape]);

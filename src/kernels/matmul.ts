@@ -7,11 +7,13 @@ import { shaderConstants } from '../shaders.gen.ts';
 import { broadcastShapes, expectF32 } from './elementwise.ts';
 import { sumTo } from './reduce.ts';
 
-/** ROWS, COLS: outputs per invocation along M and N. */
-const { ROWS, COLS, MAX_DIMS } = shaderConstants.matmul;
+const { MAX_DIMS } = shaderConstants.matmul;
 
-/** Invocations along one output dimension of the workgroup: a 128-wide tile, or 64 when the dimension is short. */
-const workgroupSide = (extent: number) => (extent > 64 ? 16 : 8);
+/**
+ * Invocations along one output dimension of the workgroup, each computing `block` outputs along it: a tile of the
+ * tuning's side, or half of it when the dimension is no longer than half.
+ */
+const workgroupSide = (extent: number, block: number, tile: number) => (extent > tile / 2 ? tile : tile / 2) / block;
 
 export interface MatmulOptions {
   /** Use aᵀ: a is [..., K, M]. */
@@ -52,11 +54,12 @@ function matmulKernel(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boo
   if (batchCount > maxGroups) throw new Error(`matmul: ${batchCount} batches exceed the ${maxGroups} the adapter dispatches at once`);
   if (Ka === 0) return e.zeros([...batch, M, N]);
   const out = e.empty([...batch, M, N]);
-  const wgX = workgroupSide(N);
-  const wgY = workgroupSide(M);
+  const { matmulBlock: block, matmulTile: tile } = e.tuning;
+  const wgX = workgroupSide(N, block, tile);
+  const wgY = workgroupSide(M, block, tile);
   e.dispatch({
     shader: 'matmul', entry: 'matmul', label: 'matmul', flops: 2 * batchCount * M * N * Ka,
-    constants: { TRANSPOSE_A: transposeA ? 1 : 0, TRANSPOSE_B: transposeB ? 1 : 0, WG_X: wgX, WG_Y: wgY },
+    constants: { TRANSPOSE_A: transposeA ? 1 : 0, TRANSPOSE_B: transposeB ? 1 : 0, WG_X: wgX, WG_Y: wgY, ROWS: block, COLS: block },
     bindings: {
       a, b, out,
       params: {
@@ -64,7 +67,7 @@ function matmulKernel(a: Tensor, b: Tensor, transposeA: boolean, transposeB: boo
         aBatchStrides: batchStrides(a, batch), bBatchStrides: batchStrides(b, batch),
       },
     },
-    workgroups: [Math.ceil(N / (wgX * COLS)), Math.ceil(M / (wgY * ROWS)), batchCount],
+    workgroups: [Math.ceil(N / (wgX * block)), Math.ceil(M / (wgY * block)), batchCount],
   });
   return out;
 }

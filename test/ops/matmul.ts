@@ -116,6 +116,32 @@ describe('matmul', () => {
     });
   }
 
+  // Every shape a tuning may choose (src/engine/tuning.ts: 4x4 or 8x8 per invocation, 32- to 128-wide tiles), on
+  // products spanning several tiles of each, edges and transposes included: forward and both gradients.
+  for (const block of [4, 8] as const) {
+    for (const tile of [32, 64, 128] as const) {
+      it(`tuning matmulBlock ${block}, matmulTile ${tile}: forward and gradients across tiles`, async (e) => {
+        const before = e.setTuning({ matmulBlock: block, matmulTile: tile });
+        try {
+          for (const [c, grad] of [
+            [{ a: [130, 70], b: [70, 260] }, false],
+            [{ a: [3, 65, 129], b: [129, 63] }, false],
+            [{ a: [2, 9, 37], b: [70, 9], transposeA: true, transposeB: true }, true],
+            [{ a: [3, 17], b: [17, 5] }, true],
+          ] as [Case, boolean][]) {
+            await checkOp(e, {
+              inputs: [{ shape: c.a, grad }, { shape: c.b, grad }],
+              run: ([a, b]) => matmul(a, b, { transposeA: c.transposeA, transposeB: c.transposeB }),
+              ref: ([a, b]) => matmulRef(a, b, c),
+            });
+          }
+        } finally {
+          e.setTuning(before);
+        }
+      });
+    }
+  }
+
   it('K = 0 gives zeros', async (e) => {
     const y = matmul(e.zeros([3, 0]), e.zeros([0, 2]));
     expect(Array.from(await y.data())).toEqual([0, 0, 0, 0, 0, 0]);
