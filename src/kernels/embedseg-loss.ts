@@ -101,15 +101,19 @@ async function instanceRows(op: string, labels: Tensor, steps: number[], weights
     e.dispatch({ shader: 'embedseg-loss', entry, label: `${op}.${entry}`, bindings: { ...bindings, params }, workgroups });
   run('instance_sizes', { ids, rowStart, sizeCounts: sizes }, pixelGroups);
   const offsets = e.empty([rows + 1], 'u32');
-  run('member_offsets', { sizes, offsets }, [1]);
+  const chunkStart = e.empty([rows + 1], 'u32');
+  run('member_offsets', { sizes, offsets, chunkStart }, [1]);
   const cursor = e.zeros([rows], 'u32');
   const members = e.empty([items * pixels], 'u32');
   const memberCoords = e.empty([items * pixels, 4]);
   run('member_scatter', { ids, rowStart, offsets, cursor, members, memberCoords }, pixelGroups);
   const medoidSums = e.empty([items * pixels], 'u32');
-  run('medoid_sums', { ids, rowStart, offsets, members, memberCoords, medoidSums }, pixelGroups);
+  const medoidBounds = e.empty([rows, 4]);
+  run('medoid_bounds', { offsets, memberCoords, medoidBounds }, rowGroups);
+  // At most one part-filled workgroup per instance beyond the full ones: Σ ceil(size/W) <= pixels/W + rows.
+  run('medoid_sums', { offsets, chunkStart, memberCoords, medoidBounds, medoidSums }, e.groups1D(Math.ceil((items * pixels) / WORKGROUP_SIZE) + rows, 1));
   run('medoid_argmin', { offsets, members, medoidSums, medoids }, rowGroups);
-  for (const t of [offsets, cursor, members, memberCoords, medoidSums]) t.dispose();
+  for (const t of [offsets, chunkStart, cursor, members, memberCoords, medoidBounds, medoidSums]) t.dispose();
   return table;
 }
 

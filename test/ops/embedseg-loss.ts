@@ -245,6 +245,32 @@ describe('instanceMedoids', () => {
       expect(medoids).toEqual(expected);
     }
   });
+
+  it('instances larger than one workgroup (256 pixels) next to one-pixel ones and an item without instances', async (e) => {
+    const [h, w] = [40, 36];
+    const labels = new Int32Array(3 * h * w);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        // Item 0: a disk of 709 pixels (3 workgroups) off centre, and one pixel; item 2: a 257-pixel block (1 pixel
+        // into a second workgroup), a 16x16 block (exactly one) and a ring; item 1 stays empty.
+        if ((y - 18) ** 2 + (x - 16) ** 2 <= 15 ** 2) labels[y * w + x] = 3;
+        if (y === 39 && x === 35) labels[y * w + x] = 8;
+        const at = 2 * h * w + y * w + x;
+        if (y < 16 && x < 16) labels[at] = 1;
+        else if (y === 16 && x === 0) labels[at] = 1;
+        else if (y >= 20 && y < 36 && x >= 20 && x < 36) labels[at] = 4;
+        else if (Math.abs(Math.hypot(y - 30, x - 8) - 6) < 1) labels[at] = 6;
+      }
+    }
+    const t = e.tensor(labels, [3, 1, h, w]);
+    const medoids = await instanceMedoids(t);
+    t.dispose();
+    const pixels = instancesOf(labels, 3, h * w);
+    expect([pixels[0].get(3)!.length, pixels[0].get(8)!.length, pixels[1].size]).toEqual([709, 1, 0]);
+    expect([pixels[2].get(1)!.length, pixels[2].get(4)!.length]).toEqual([257, 256]);
+    const expected = pixels.map((m) => new Map([...m].map(([l, ps]) => [l, medoidRef(ps, [h, w], [1, 1])])));
+    expect(medoids).toEqual(expected);
+  });
 });
 
 describe('embedSegLoss', () => {
