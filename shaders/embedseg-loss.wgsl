@@ -182,8 +182,10 @@ fn member_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 // One workgroup per instance row r: a radius that spares medoid_sums most of r's pixels. For any pixel a,
 // Σ_j |(a − b_j)·s| ≥ |Σ_j (a − b_j)·s| = n·|(a − c)·s| (c the centroid of r's n pixels b_j, s the spacing), so a
 // pixel farther than F/n from c, F the distance sum of any pixel of r (here the one nearest c), has a larger sum than
-// that pixel and is not the medoid. In medoid_sums' fixed point each term rounds by at most half a unit and c, F
-// carry f32 rounding: the radius allows n + 65536 units (3e-5 of the budget) and 1e-4 relative more.
+// that pixel and is not the medoid. In medoid_sums' fixed point each term rounds by at most half a unit (and F there
+// may differ from F here by an ulp of each length), and c and F carry f32 rounding (c is exact while coordinate sums
+// stay below 2^24; beyond that its error is far below the margin for any instance an all-pairs search can afford):
+// the radius allows 2n + 65536 units (3e-5 of the budget) and 1e-4 relative more.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn medoid_bounds(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
@@ -196,7 +198,8 @@ fn medoid_bounds(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   var acc = vec4<f32>(0.0);
   for (var t = begin + lid; t < end; t += WORKGROUP_SIZE) { acc += memberCoords[t]; }
   let c = workgroup_sum(lid, acc).xyz / n;
-  // The pixel nearest c (non-negative f32 compare as their bits), the lowest entry among ties.
+  // A pixel nearest c (non-negative f32 compare as their bits; among ties the lowest entry, whose order the scatter's
+  // atomics set: any of them gives a valid bound).
   var mine = vec2<u32>(0xffffffffu);
   for (var t = begin + lid; t < end; t += WORKGROUP_SIZE) {
     let d = (memberCoords[t].xyz - c) * s;
@@ -206,9 +209,13 @@ fn medoid_bounds(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let a = memberCoords[min(workgroup_min_pair(lid, mine).y, max(end, 1u) - 1u)].xyz;
   let unit = FIXED_POINT_BUDGET / max(n * params.diagonal, 1e-30);
   var sum = 0u;
-  for (var t = begin + lid; t < end; t += WORKGROUP_SIZE) { sum += u32(round(length((a - memberCoords[t].xyz) * s) * unit)); }
+  for (var t = begin + lid; t < end; t += WORKGROUP_SIZE) {
+    sum += u32(round(length((a - memberCoords[t].xyz) * s) * unit));
+  }
   let total = workgroup_exclusive_scan_u32(lid, sum).y;
-  if (lid == 0u) { medoidBounds[r] = vec4<f32>(c, (f32(total) + n + 65536.0) * 1.0001 / (n * unit)); }
+  if (lid == 0u) {
+    medoidBounds[r] = vec4<f32>(c, (f32(total) + 2.0 * n + 65536.0) * 1.0001 / (n * unit));
+  }
 }
 
 // One workgroup per WORKGROUP_SIZE entries of one instance r's part of members: invocation lid takes entry t (pixel

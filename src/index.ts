@@ -4,7 +4,7 @@
 /// <reference types="@webgpu/types" preserve="true" />
 export { OutOfMemoryError } from './engine/dispatch.ts';
 export { BufferLimitError, createEngine, type DeviceLoss, DeviceLostError, Engine, type EngineOptions, type EngineStats } from './engine/engine.ts';
-export { defaultTuning, parseTuning, type Tuning } from './engine/tuning.ts';
+export { DEFAULT_TUNING, parseTuning, type Tuning } from './engine/tuning.ts';
 export { Tensor, sizeOf, stridesOf, type Shape } from './engine/tensor.ts';
 export { record, type BackwardFn, type GradNode } from './engine/autograd.ts';
 export type { DType, AnyTypedArray } from './engine/dtype.ts';

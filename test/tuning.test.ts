@@ -1,6 +1,6 @@
 // Kernel tuning (src/engine/tuning.ts): WGSEG_TUNING's parser, the checks on each key, and an engine's defaults.
 import { describe, expect, it } from 'vitest';
-import { defaultTuning, parseTuning } from '../src/engine/tuning.ts';
+import { DEFAULT_TUNING, parseTuning } from '../src/engine/tuning.ts';
 import { testEngine } from './support/engine.ts';
 
 describe('tuning', () => {
@@ -20,15 +20,16 @@ describe('tuning', () => {
     expect(() => parseTuning('toString=1')).toThrow("unknown key 'toString'");
   });
 
-  it('an engine starts from its adapter kind and setTuning checks and returns what it replaced', async () => {
+  it('an engine starts from the defaults; setTuning checks, returns what it replaced, and the tuning is read-only', async () => {
     const e = await testEngine();
-    expect(e.tuning).toEqual(defaultTuning(e.cpuAdapter));
+    expect(e.tuning).toEqual(DEFAULT_TUNING);
     const before = e.setTuning({ matmulBlock: 4 });
     try {
       expect(e.tuning.matmulBlock).toBe(4);
       expect(e.tuning.matmulTile).toBe(before.matmulTile);
       expect(() => e.setTuning({ matmulTile: 100 as 64 })).toThrow('matmulTile must be 32, 64 or 128');
       expect(e.tuning.matmulBlock).toBe(4);
+      expect(() => ((e.tuning as { matmulBlock: number }).matmulBlock = 6)).toThrow(TypeError);
     } finally {
       e.setTuning(before);
     }

@@ -5,7 +5,7 @@ import { BYTES_PER_ELEMENT, dtypeOf, typedArray, type AnyTypedArray, type DType 
 import { Dispatcher, type DispatchSpec, type KernelTiming } from './dispatch.ts';
 import { BufferPool } from './pool.ts';
 import { checkShape, sizeOf, Storage, Tensor, type Shape } from './tensor.ts';
-import { checkTuning, defaultTuning, type Tuning } from './tuning.ts';
+import { checkTuning, DEFAULT_TUNING, type Tuning } from './tuning.ts';
 import { shaderConstants, shaderSources } from '../shaders.gen.ts';
 
 const { WORKGROUP_SIZE } = shaderConstants.core;
@@ -122,20 +122,19 @@ export class Engine {
 
   private isCpuAdapter: boolean | undefined;
 
-  /** The kernel shapes dispatches use: the adapter kind's defaults (src/engine/tuning.ts) unless setTuning changed them. */
-  get tuning(): Tuning {
-    this.currentTuning ??= defaultTuning(this.cpuAdapter);
+  /** The kernel shapes dispatches use (frozen): DEFAULT_TUNING (src/engine/tuning.ts) unless setTuning changed them. */
+  get tuning(): Readonly<Tuning> {
     return this.currentTuning;
   }
 
   /** Changes some of the kernel shapes (checked; a bad key or value throws); returns the tuning it replaced. */
-  setTuning(changes: Partial<Tuning>): Tuning {
-    const before = this.tuning;
-    this.currentTuning = { ...before, ...checkTuning(changes) };
+  setTuning(changes: Partial<Tuning>): Readonly<Tuning> {
+    const before = this.currentTuning;
+    this.currentTuning = Object.freeze({ ...before, ...checkTuning(changes) });
     return before;
   }
 
-  private currentTuning: Tuning | undefined;
+  private currentTuning: Readonly<Tuning> = DEFAULT_TUNING;
 
   // ---- tensors -------------------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 // Kernel shapes that different adapters reward differently: a CPU adapter (lavapipe: a workgroup is one thread, its
 // invocations SIMD lanes) wants few, large workgroups; a discrete GPU wants enough workgroups to fill its
-// multiprocessors. Each engine holds one Tuning, by default the one for its kind of adapter; kernels read it when
-// they size a dispatch and pass it to WGSL as override constants. Benchmarks change it to compare shapes on one
+// multiprocessors. Each engine holds one Tuning (DEFAULT_TUNING unless changed); kernels read it when they size a
+// dispatch and pass it to WGSL as override constants. Benchmarks change it to compare shapes on one
 // adapter (WGSEG_TUNING in Node, README "Benchmarks").
 
 export interface Tuning {
@@ -14,14 +14,11 @@ export interface Tuning {
 }
 
 /**
- * Defaults, measured: on lavapipe 8x8 blocks beat 4x4 by 1.3-1.8x and 128-wide tiles beat 64 (tile reads dominate),
- * and 256 weight-gradient workgroups ran 1.4x slower than 32. On an NVIDIA H200 see README "NVIDIA H200".
+ * The defaults, measured on lavapipe: 8x8 blocks beat 4x4 by 1.3-1.8x and 128-wide tiles beat 64 (tile reads
+ * dominate), and 256 weight-gradient workgroups ran 1.4x slower than 32. Discrete GPUs get the same until measured
+ * there (scripts/device/tune.sh sweeps the alternatives on one).
  */
-export function defaultTuning(cpuAdapter: boolean): Tuning {
-  return cpuAdapter
-    ? { matmulBlock: 8, matmulTile: 128, convWeightGradWorkgroups: 128 }
-    : { matmulBlock: 8, matmulTile: 128, convWeightGradWorkgroups: 128 };
-}
+export const DEFAULT_TUNING: Readonly<Tuning> = Object.freeze({ matmulBlock: 8, matmulTile: 128, convWeightGradWorkgroups: 128 });
 
 const allowed: { [K in keyof Tuning]: (v: number) => boolean } = {
   matmulBlock: (v) => v === 4 || v === 8,

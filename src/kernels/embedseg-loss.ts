@@ -110,8 +110,9 @@ async function instanceRows(op: string, labels: Tensor, steps: number[], weights
   const medoidSums = e.empty([items * pixels], 'u32');
   const medoidBounds = e.empty([rows, 4]);
   run('medoid_bounds', { offsets, memberCoords, medoidBounds }, rowGroups);
-  // At most one part-filled workgroup per instance beyond the full ones: Σ ceil(size/W) <= pixels/W + rows.
-  run('medoid_sums', { offsets, chunkStart, memberCoords, medoidBounds, medoidSums }, e.groups1D(Math.ceil((items * pixels) / WORKGROUP_SIZE) + rows, 1));
+  // At most one part-filled workgroup per instance beyond the full ones: Σ ceil(size/W) <= items·pixels/W + rows.
+  const sumGroups = e.groups1D(Math.ceil((items * pixels) / WORKGROUP_SIZE) + rows, 1);
+  run('medoid_sums', { offsets, chunkStart, memberCoords, medoidBounds, medoidSums }, sumGroups);
   run('medoid_argmin', { offsets, members, medoidSums, medoids }, rowGroups);
   for (const t of [offsets, chunkStart, cursor, members, memberCoords, medoidBounds, medoidSums]) t.dispose();
   return table;

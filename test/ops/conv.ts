@@ -186,6 +186,27 @@ const transposed3d: Case[] = [
 
 describe('conv 2D', () => {
   for (const c of conv2d) it(describeCase(c), (e) => checkConv(e, c, false));
+
+  // The weight gradient's K split as the engine's tuning sets it: none, and 5 splits of 39 of the 192 output rows (the
+  // last one short); the dispatch's z counts the splits.
+  for (const n of [1, 5]) {
+    it(`weight gradient with tuning convWeightGradWorkgroups ${n}`, async (e) => {
+      const before = e.setTuning({ convWeightGradWorkgroups: n });
+      const splits: number[] = [];
+      const dispatch = e.dispatch;
+      e.dispatch = (spec) => {
+        if (spec.entry === 'conv_weight_grad') splits.push(spec.workgroups[2] ?? 1);
+        dispatch.call(e, spec);
+      };
+      try {
+        await checkConv(e, { x: [2, 1, 96, 96], w: [2, 1, 3, 3], o: { pads: [1, 1, 1, 1] }, grads: [false, true, true] }, false);
+      } finally {
+        e.dispatch = dispatch;
+        e.setTuning(before);
+      }
+      expect(splits).toEqual([n]);
+    });
+  }
 });
 
 describe('conv 3D', () => {

@@ -271,6 +271,53 @@ describe('instanceMedoids', () => {
     const expected = pixels.map((m) => new Map([...m].map(([l, ps]) => [l, medoidRef(ps, [h, w], [1, 1])])));
     expect(medoids).toEqual(expected);
   });
+
+  // Two-pixel instances are the one case where the bound of medoid_bounds is tight: both pixels lie on its radius and
+  // tie. 289 instances (more rows than one workgroup scans in member_offsets, so its carry is used): horizontal and
+  // diagonal pairs and diagonals of three (whose medoid is not their lowest pixel) in 2D, and pairs along z, y and x
+  // in 3D with spacing (3, 1, 1).
+  it('small instances (pairs tie at the bound, diagonals of three), more than 256 of them, in 2D and anisotropic 3D', async (e) => {
+    const [h, w] = [51, 51];
+    const flat = new Int32Array(h * w);
+    let label = 0;
+    for (let y = 0; y + 1 < h; y += 3) {
+      for (let x = 0; x + 1 < w; x += 3) {
+        label++;
+        flat[y * w + x] = label;
+        if (label % 3 === 0) flat[y * w + x + 1] = label;
+        else if (label % 3 === 1) flat[(y + 1) * w + x + 1] = label;
+        else [1, 2].forEach((k) => (flat[(y + k) * w + x + k] = label)); // a diagonal of three: the middle one
+
+      }
+    }
+    const cases: [Int32Array, number[], number[]][] = [[flat, [1, 1, h, w], [1, 1]]];
+    const [d, hh, ww] = [4, 6, 6];
+    const vol = new Int32Array(d * hh * ww);
+    let l3 = 0;
+    for (const z of [0, 2]) {
+      for (const y of [0, 3]) {
+        for (const x of [0, 3]) {
+          const [dz, dy, dx] = [[1, 0, 0], [0, 1, 0], [0, 0, 1]][l3 % 3];
+          l3++;
+          vol[(z * hh + y) * ww + x] = l3;
+          vol[((z + dz) * hh + y + dy) * ww + x + dx] = l3;
+        }
+      }
+    }
+    cases.push([vol, [1, 1, d, hh, ww], [3, 1, 1]]);
+    expect(label).toBeGreaterThan(256);
+    for (const [labels, shape, steps] of cases) {
+      const t = e.tensor(labels, shape);
+      const medoids = await instanceMedoids(t, steps);
+      t.dispose();
+      const spatial = shape.slice(2);
+      const pixels = instancesOf(labels, 1, sizeOf(spatial));
+      const expected = pixels.map((m) => new Map([...m].map(([l, ps]) => [l, medoidRef(ps, spatial, steps)])));
+      expect(medoids).toEqual(expected);
+      // A pair's lower pixel, a diagonal's middle one.
+      for (const [l, ps] of pixels[0]) expect(medoids[0].get(l)).toBe(ps.length === 2 ? Math.min(...ps) : [...ps].sort((p, q) => p - q)[1]);
+    }
+  });
 });
 
 describe('embedSegLoss', () => {

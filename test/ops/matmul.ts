@@ -122,6 +122,13 @@ describe('matmul', () => {
     for (const tile of [32, 64, 128] as const) {
       it(`tuning matmulBlock ${block}, matmulTile ${tile}: forward and gradients across tiles`, async (e) => {
         const before = e.setTuning({ matmulBlock: block, matmulTile: tile });
+        // The shapes the matmul dispatches: its block and workgroup sides, recorded on the way through.
+        const seen: Record<string, number>[] = [];
+        const dispatch = e.dispatch;
+        e.dispatch = (spec) => {
+          if (spec.shader === 'matmul') seen.push(spec.constants ?? {});
+          dispatch.call(e, spec);
+        };
         try {
           for (const [c, grad] of [
             [{ a: [130, 70], b: [70, 260] }, false],
@@ -136,8 +143,13 @@ describe('matmul', () => {
             });
           }
         } finally {
+          e.dispatch = dispatch;
           e.setTuning(before);
         }
+        expect(seen.length > 0 && seen.every((c) => c.ROWS === block && c.COLS === block)).toBe(true);
+        // 130 x 260 fills whole tiles of the tuning's side; 3 x 5 takes half ones.
+        expect(seen.some((c) => c.WG_X * block === tile && c.WG_Y * block === tile)).toBe(true);
+        expect(seen.some((c) => c.WG_X * block === tile / 2 && c.WG_Y * block === tile / 2)).toBe(true);
       });
     }
   }
