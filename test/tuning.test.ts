@@ -1,6 +1,6 @@
 // Kernel tuning (src/engine/tuning.ts): WGSEG_TUNING's parser, the checks on each key, and an engine's defaults.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_TUNING, parseTuning } from '../src/engine/tuning.ts';
+import { checkTuningFits, DEFAULT_TUNING, parseTuning } from '../src/engine/tuning.ts';
 import { testEngine } from './support/engine.ts';
 
 describe('tuning', () => {
@@ -18,6 +18,17 @@ describe('tuning', () => {
     expect(() => parseTuning('matmulBlock')).toThrow("tuning: 'matmulBlock' is not key=value");
     expect(() => parseTuning('matmulBlock=eight')).toThrow("tuning: matmulBlock must be a number, got 'eight'");
     expect(() => parseTuning('toString=1')).toThrow("unknown key 'toString'");
+  });
+
+  it("refuses matmul workgroups larger than a device's limits", () => {
+    const browserLike = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupSizeY: 256 } as GPUSupportedLimits;
+    expect(() => checkTuningFits({ ...DEFAULT_TUNING, matmulBlock: 4 }, browserLike)).toThrow(
+      'tuning: matmulTile 128 with matmulBlock 4 needs 32×32 invocations per workgroup; this device allows 256',
+    );
+    expect(() => checkTuningFits(DEFAULT_TUNING, browserLike)).not.toThrow();
+    expect(() => checkTuningFits({ ...DEFAULT_TUNING, matmulBlock: 4, matmulTile: 64 }, browserLike)).not.toThrow();
+    const narrow = { ...browserLike, maxComputeWorkgroupSizeY: 8 };
+    expect(() => checkTuningFits(DEFAULT_TUNING, narrow)).toThrow('this device allows 64');
   });
 
   it('an engine starts from the defaults; setTuning checks, returns what it replaced, and the tuning is read-only', async () => {

@@ -5,7 +5,7 @@ import { BYTES_PER_ELEMENT, dtypeOf, typedArray, type AnyTypedArray, type DType 
 import { Dispatcher, type DispatchSpec, type KernelTiming } from './dispatch.ts';
 import { BufferPool } from './pool.ts';
 import { checkShape, sizeOf, Storage, Tensor, type Shape } from './tensor.ts';
-import { checkTuning, DEFAULT_TUNING, type Tuning } from './tuning.ts';
+import { checkTuning, checkTuningFits, DEFAULT_TUNING, type Tuning } from './tuning.ts';
 import { shaderConstants, shaderSources } from '../shaders.gen.ts';
 
 const { WORKGROUP_SIZE } = shaderConstants.core;
@@ -127,10 +127,15 @@ export class Engine {
     return this.currentTuning;
   }
 
-  /** Changes some of the kernel shapes (checked; a bad key or value throws); returns the tuning it replaced. */
+  /**
+   * Changes some of the kernel shapes; returns the tuning it replaced. A bad key or value, or workgroups larger than
+   * the device allows, throw and change nothing.
+   */
   setTuning(changes: Partial<Tuning>): Readonly<Tuning> {
     const before = this.currentTuning;
-    this.currentTuning = Object.freeze({ ...before, ...checkTuning(changes) });
+    const next = { ...before, ...checkTuning(changes) };
+    checkTuningFits(next, this.device.limits);
+    this.currentTuning = Object.freeze(next);
     return before;
   }
 

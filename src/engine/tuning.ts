@@ -53,3 +53,12 @@ export function parseTuning(text: string): Partial<Tuning> {
   }
   return checkTuning(t);
 }
+
+/** Throws unless `t`'s workgroups fit the device: the matmul's is (tile / block)² invocations. */
+export function checkTuningFits(t: Tuning, limits: GPUSupportedLimits): void {
+  const side = t.matmulTile / t.matmulBlock;
+  const most = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX ** 2, limits.maxComputeWorkgroupSizeY ** 2);
+  if (side * side > most) {
+    throw new Error(`tuning: matmulTile ${t.matmulTile} with matmulBlock ${t.matmulBlock} needs ${side}×${side} invocations per workgroup; this device allows ${most}`);
+  }
+}

@@ -1,5 +1,5 @@
 // Matrix multiplication against a float64 reference: tile edges, broadcast batches, transposes, gradients.
-import { matmul } from '../../src/index.ts';
+import { matmul, type Engine } from '../../src/index.ts';
 import { checkOp } from '../support/check.ts';
 import { expect } from '../support/expect.ts';
 import { checkList } from '../support/suite.ts';
@@ -120,6 +120,11 @@ describe('matmul', () => {
   // products spanning several tiles of each, edges and transposes included: forward and both gradients.
   for (const block of [4, 8] as const) {
     for (const tile of [32, 64, 128] as const) {
+      const side = tile / block;
+      const tooLarge = (e: Engine) => {
+        const most = e.device.limits.maxComputeInvocationsPerWorkgroup;
+        return side * side > most ? `${side}×${side} invocations per workgroup; the device allows ${most}` : null;
+      };
       it(`tuning matmulBlock ${block}, matmulTile ${tile}: forward and gradients across tiles`, async (e) => {
         const before = e.setTuning({ matmulBlock: block, matmulTile: tile });
         // The shapes the matmul dispatches: its block and workgroup sides, recorded on the way through.
@@ -150,9 +155,15 @@ describe('matmul', () => {
         // 130 x 260 fills whole tiles of the tuning's side; 3 x 5 takes half ones.
         expect(seen.some((c) => c.WG_X * block === tile && c.WG_Y * block === tile)).toBe(true);
         expect(seen.some((c) => c.WG_X * block === tile / 2 && c.WG_Y * block === tile / 2)).toBe(true);
-      });
+      }, { skip: tooLarge });
     }
   }
+
+  it('a tuning whose matmul workgroup exceeds the device is refused, and changes nothing', async (e) => {
+    const before = e.tuning;
+    expect(() => e.setTuning({ matmulBlock: 4, matmulTile: 128 })).toThrow('needs 32×32 invocations per workgroup; this device allows');
+    expect(e.tuning).toEqual(before);
+  }, { skip: (e) => (e.device.limits.maxComputeInvocationsPerWorkgroup >= 1024 ? 'this device allows 32×32 workgroups' : null) });
 
   it('K = 0 gives zeros', async (e) => {
     const y = matmul(e.zeros([3, 0]), e.zeros([0, 2]));
