@@ -17,24 +17,24 @@ pack(){ tar cf "$OUT/results.tar" -C $W . ; }
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.sm --format=csv,noheader 2>&1
 
 el "bench, default tuning"
-timeout ${BENCH_S:-180} node bench.mjs --large --out $W/bench-default.json > $W/bench-default.log 2>&1; el "rc $?"
+timeout ${BENCH_S:-150} node bench.mjs --large --out $W/bench-default.json > $W/bench-default.log 2>&1; el "rc $?"
 grep -v "^Warning" $W/bench-default.log | grep "^|\|ceiling\|tuning"; pack
 
 el "matmul tunings"
 for t in matmulBlock=4,matmulTile=32 matmulBlock=4,matmulTile=64 matmulBlock=4,matmulTile=128 matmulBlock=8,matmulTile=64; do
-  WGSEG_TUNING=$t timeout 60 node bench.mjs --large --no-peer --filter '^matmul' --out $W/bench-$t.json > $W/bench-$t.log 2>&1
+  WGSEG_TUNING=$t timeout 45 node bench.mjs --large --no-peer --filter '^matmul' --out $W/bench-$t.json > $W/bench-$t.log 2>&1
   echo "$t rc $?: $(grep '^matmul' $W/bench-$t.log | sed 's/, tfjs.*//' | tr '\n' ';')"
 done; pack
 
 el "conv weight-gradient splits"
 for n in 512 2048; do
   t=convWeightGradWorkgroups=$n
-  WGSEG_TUNING=$t timeout 60 node bench.mjs --no-peer --filter 'weight' --out $W/bench-$t.json > $W/bench-$t.log 2>&1
+  WGSEG_TUNING=$t timeout 45 node bench.mjs --no-peer --filter 'weight' --out $W/bench-$t.json > $W/bench-$t.log 2>&1
   echo "$t rc $?: $(grep 'weight' $W/bench-$t.log | grep -v '^|' | sed 's/, tfjs.*//' | tr '\n' ';')"
 done; pack
 
 el "profiles"
-prof(){ n=$1; shift; timeout ${PROF_S:-60} node wgseg.mjs train --data data --seed 1 --profile 3 "$@" > $W/profile-$n.log 2>&1; el "$n rc $?"; grep -v "^Warning" $W/profile-$n.log | head -14; pack; }
+prof(){ n=$1; shift; timeout ${PROF_S:-30} node wgseg.mjs train --data data --seed 1 --profile 3 "$@" > $W/profile-$n.log 2>&1; el "$n rc $?"; grep -v "^Warning" $W/profile-$n.log | head -14; pack; }
 prof rd-small-128 --model rdcnet --preset small --config ../configs/rdcnet-dsb2018.json
 prof es-small-128 --model embedseg --preset small --config ../configs/embedseg-dsb2018.json
 prof rd-small-256 --model rdcnet --preset small --config ../configs/rdcnet-dsb2018-gpu.json
