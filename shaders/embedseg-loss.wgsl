@@ -4,11 +4,13 @@
 // ignored. Instance k of item n is row r = rowStart[n] + k of every per-instance array (R rows).
 // Pixel p's grid coordinate g(p) is its index along each axis times the grid spacing; its embedding is
 // e(p) = tanh(offset(p)) + g(p). Instance r's Gaussian is dist_r(p) = exp(−Σ_d (e_d(p) − c_rd)²·S_rd) with c_r = g of
-// its medoid pixel and the bandwidth S_r = exp(10·σ̄_r), σ̄_r the mean σ over its pixels. tanh is the elementwise op's
-// (common/math.wgsl), so the loss sees the embeddings EmbedSeg's forward computes.
+// its medoid pixel and the bandwidth S_r = exp(10·σ̄_r), σ̄_r the mean σ over its pixels. tanh and the seed's sigmoid
+// are the elementwise ops' (common/math.wgsl, common/elementwise-ops.wgsl), so the loss sees the embeddings and seeds
+// EmbedSeg's forward computes.
 // #include "common/index.wgsl"
 // #include "common/workgroup.wgsl"
 // #include "common/math.wgsl"
+// #include "common/elementwise-ops.wgsl"
 
 const BACKGROUND: i32 = -1;
 const IGNORED: i32 = -2;
@@ -110,8 +112,9 @@ fn sigmas(n: u32, p: u32) -> vec3<f32> {
   return s;
 }
 
+// The elementwise sigmoid's own function (common/elementwise-ops.wgsl): the seed map EmbedSeg's forward computes.
 fn seed_probability(n: u32, p: u32) -> f32 {
-  return 1.0 / (1.0 + exp(-prediction[channel(n, 2u * params.dims, p)]));
+  return sigmoid(prediction[channel(n, 2u * params.dims, p)]);
 }
 
 fn sigma_mean(r: u32) -> vec3<f32> {

@@ -1,6 +1,6 @@
 // EmbedSeg's loss against a float64 reference of SPEC.md's formula: medoids, the loss, its gradient by finite
 // differences, items without instances, 3D, and the errors.
-import { embedSegLoss, type EmbedSegLossOptions, type Engine, instanceMedoids, type Tensor } from '../../src/index.ts';
+import { embedSegLoss, type EmbedSegLossOptions, type Engine, instanceMedoids, sigmoid, type Tensor } from '../../src/index.ts';
 import { relError, rng, uniform, coordsOf, sizeOf } from '../support/check.ts';
 import { expect } from '../support/expect.ts';
 import { checkList } from '../support/suite.ts';
@@ -344,6 +344,21 @@ describe('embedSegLoss', () => {
     let expected = 0;
     for (let p = 0; p < 120; p++) if (empty[p] === 0) expected += (1 / (1 + Math.exp(-pred[4 * 120 + p]))) ** 2;
     expect(loss).toBeCloseTo(expected / 120, 6);
+  });
+
+  it("the seed probability is the elementwise sigmoid's, to 3e-7 on confident background (logits -18 to -22)", async (e) => {
+    // Lavapipe's built-in exp may be off by 3 + 2|v| ulp: with it this loss was 1.1e-6 off, with sigmoid's 3e-8.
+    const shape = [1, 5, 4, 4];
+    const pred = new Float64Array(5 * 16);
+    for (let p = 0; p < 16; p++) pred[4 * 16 + p] = -18 - p / 4;
+    const { loss } = await engineLoss(e, pred, { shape, labels: new Int32Array(16), options: {} });
+    const seeds = e.tensor(Float32Array.from(pred.slice(64)), [16]);
+    const probabilities = sigmoid(seeds);
+    const s = await probabilities.data();
+    probabilities.dispose();
+    seeds.dispose();
+    const expected = Array.from(s).reduce((sum, v) => sum + v * v, 0) / 16;
+    expect(Math.abs(loss - expected) / expected).toBeLessThan(3e-7);
   });
 
   it('3D: prediction [1, 7, 4, 6, 6]', async (e) => {
