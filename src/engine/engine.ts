@@ -18,7 +18,7 @@ export interface EngineOptions {
   powerPreference?: GPUPowerPreference;
   /** Request timestamp-query when the adapter has it (default true): needed for kernel profiling. */
   timestamps?: boolean;
-  /** Kernel shapes other than the adapter's defaults (src/engine/tuning.ts); for benchmarks. */
+  /** Kernel shapes other than DEFAULT_TUNING's (src/engine/tuning.ts), as setTuning takes them; for benchmarks. */
   tuning?: Partial<Tuning>;
 }
 
@@ -520,11 +520,18 @@ function collectTensors(value: unknown, into: Set<Tensor>): void {
 
 /** Gets a device from `options.device`, `options.gpu` or the runtime's `navigator.gpu`, and wraps it in an engine. */
 export async function createEngine(options: EngineOptions = {}): Promise<Engine> {
-  if (options.device) {
-    const engine = new Engine(options.device, { vendor: '', architecture: '', description: options.device.label }, false);
+  const engine = await engineFor(options);
+  try {
     if (options.tuning) engine.setTuning(options.tuning);
-    return engine;
+  } catch (error) {
+    engine.destroy(); // a bad tuning leaves no device behind
+    throw error;
   }
+  return engine;
+}
+
+async function engineFor(options: EngineOptions): Promise<Engine> {
+  if (options.device) return new Engine(options.device, { vendor: '', architecture: '', description: options.device.label }, false);
   const gpu = options.gpu ?? (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) {
     throw new Error("no WebGPU in this runtime: in Node use createNodeEngine() from 'wgseg/node'; in a browser enable WebGPU");
@@ -547,7 +554,5 @@ export async function createEngine(options: EngineOptions = {}): Promise<Engine>
     },
   });
   const info = adapter.info;
-  const engine = new Engine(device, { vendor: info.vendor, architecture: info.architecture, description: info.description }, true, gpu);
-  if (options.tuning) engine.setTuning(options.tuning);
-  return engine;
+  return new Engine(device, { vendor: info.vendor, architecture: info.architecture, description: info.description }, true, gpu);
 }

@@ -56,6 +56,10 @@ const { ROWS, COLS, MAX_TILE_K } = shaderConstants.conv;
  * barrier per K step (lavapipe: 8-32 channels 16-23% faster; 64 channels 5-7% slower with it, so they keep WG_Y = 8).
  */
 const CPU_PRIVATE_ROWS = 48;
+/**
+ * The weight gradient splits its K (batch x output pixels) across workgroups until about the engine's
+ * tuning.convWeightGradWorkgroups run, keeping at least this many pixels per split.
+ */
 const MIN_PIXELS_PER_SPLIT = 2048;
 
 const volume = (v: readonly number[]) => v.reduce((a, b) => a * b, 1);
